@@ -1,0 +1,37 @@
+"""Seeds, threads, determinism and device choice: explicit, never global defaults."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import numpy as np
+import torch
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch ``Generator`` seeded with ``seed`` for loaders."""
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    g = torch.Generator()
+    g.manual_seed(seed)
+    return g
+
+
+def configure_torch(threads: int | None = None, deterministic: bool = True) -> None:
+    """Set torch's intra-op threads and deterministic algorithms (CPU runs repeat exactly)."""
+    if threads:
+        torch.set_num_threads(int(threads))
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def select_device(name: str = "auto") -> torch.device:
+    """``'auto'`` -> CUDA when available else CPU; ``'cpu'``/``'cuda'`` as asked (error if CUDA is absent)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+    return torch.device(name)
