@@ -49,6 +49,14 @@ def notebook_cmd(extra=""):
 
 include: "workflow/rules/fusion.smk"
 
+# The model every XAI notebook explains: MAnet-MiT on all modalities, first training seed, per
+# stack. Rule `train` (workflow/rules/training.smk) makes it; XAI rules take it as input.
+REFERENCE_SEED = (NB.get("02_training") or {}).get("seeds", [0])[0]
+REFERENCE_MODELS = {
+    stack: f"{R}/models/{stack}/manet_mit-all-seed{REFERENCE_SEED}.pt"
+    for stack in NB["01_data_fusion"]["stacks"]
+}
+
 include: "workflow/rules/training.smk"  # 02 training, 03 evaluation
 
 include: "workflow/rules/gradcam.smk"  # 04 interclass, 05 spectral, 06 occlusion/IG/Grad-CAM
