@@ -28,12 +28,18 @@ RECORDS = []  # provenance records, merged by rule `manifest`
 
 
 def data_files(*folders):
-    """Every file of the named data folders, plus the checksum list (inputs of a rule)."""
+    """Every file of the named data folders, plus the checksum list (inputs of a rule).
+
+    A folder that does not exist (a full dataset of the paper profile not yet downloaded) is
+    returned as itself, so Snakemake stops with "Missing input files ... data/<folder>"; see
+    `python -m eoxai.data.download --list` for how to get it.
+    """
     files = [f"{DATA}/SHA256SUMS"]
     for folder in folders:
         root = Path(DATA) / folder
         if not root.is_dir():
-            raise ValueError(f"data folder {root} not found: copy it from ../shared/data (see data/README.md)")
+            files.append(root.as_posix())
+            continue
         files += sorted(p.as_posix() for p in root.rglob("*") if p.is_file())
     return files
 

@@ -22,17 +22,23 @@ def require_file(path: Path, how_to_get: str) -> Path:
 
 
 def verify_against_root(root: Path, files: Sequence[Path]) -> None:
-    """Verify ``files`` (under ``root``) against ``root/SHA256SUMS``.
+    """Verify ``files`` (under ``root``) against ``root/SHA256SUMS`` and any ``root/SHA256SUMS.<name>``.
 
-    Raises :class:`DatasetNotFoundError` if the checksum list is missing or does not list a file,
-    :class:`~eoxai.errors.ChecksumError` on a mismatch.
+    ``SHA256SUMS`` ships with the samples; ``SHA256SUMS.<name>`` is written by
+    :mod:`eoxai.data.download` for a full dataset. Raises :class:`DatasetNotFoundError` if no
+    checksum list exists or none lists a file, :class:`~eoxai.errors.ChecksumError` on a mismatch.
     """
-    sums = read_sha256sums(root / "SHA256SUMS")
+    lists = sorted(root.glob("SHA256SUMS*"))
+    if not lists:
+        raise DatasetNotFoundError(f"no checksum list (SHA256SUMS) in {root}; cannot verify {[f.name for f in files]}")
+    sums: dict[str, str] = {}
+    for path in lists:
+        sums.update(read_sha256sums(path))
     rel = [f.resolve().relative_to(root.resolve()).as_posix() for f in files]
     unlisted = [r for r in rel if r not in sums]
     if unlisted:
         raise DatasetNotFoundError(
-            f"{root / 'SHA256SUMS'} does not list {unlisted}; cannot verify them "
+            f"the checksum lists in {root} do not list {unlisted}; cannot verify them "
             "(pass checksum=False to skip verification at your own risk)"
         )
     verify_files(root, {r: sums[r] for r in rel})
