@@ -55,13 +55,14 @@ def test_identical_runs_pass(trees, capsys, monkeypatch):
     assert audit.manifest_outputs(audit.read_manifest(committed))  # the trees hold outputs
     findings = audit.compare_trees(committed, rerun)
     assert findings and all(f.ok for f in findings), [f for f in findings if not f.ok]
-    assert {Path(f.path).suffix for f in findings} >= {".csv", ".png", ".ipynb", ".nc"}
+    assert {Path(f.path).suffix for f in findings} == {".csv", ".png", ".ipynb"}  # cubes: regenerable
     assert all(f.ok for f in audit.check_manifest(committed, ROOT))
     monkeypatch.chdir(ROOT)
     rc, out, _ = _cli(capsys, "--profile", "smoke", "--results", str(committed), "--compare-only", str(rerun))
     assert rc == 0, out
     assert "[PASS] data" in out and "[PASS] manifest" in out and "[PASS] compare" in out
     assert "RESULT: PASS" in out
+    assert "2 regenerable output(s) in git-ignored folders" in out  # the two fused cubes under interim/
 
 
 def test_an_altered_table_cell_fails_with_a_readable_report(trees, committed_copy, capsys, monkeypatch):
@@ -183,3 +184,15 @@ def test_rerun_command_and_scratch_safety(tmp_path):
     (s / "old.csv").write_text("stale")
     audit.prepare_scratch(s)  # an audit scratch folder is cleared for the next run
     assert [p.name for p in s.iterdir()] == [audit.SCRATCH_MARKER]
+
+
+def test_figure_table_says_where_each_figure_comes_from(trees, capsys, monkeypatch):
+    table = audit.figure_table(audit.read_manifest(trees[0]))
+    assert len(table) == 6 and set(table["rule"]) == {"fusion"}
+    assert set(table["notebook"]) == {"notebooks/01_data_fusion.ipynb"}
+    assert table["figure"].str.startswith("figures/fusion_").all()
+    assert "data/sen1floods11_sample/S1" in table["inputs"].iloc[0]
+    monkeypatch.chdir(ROOT)
+    rc, out, _ = _cli(capsys, "--profile", "smoke", "--results", str(trees[0]), "--figure-table")
+    assert rc == 0 and out.startswith("| figure | notebook | rule | inputs |")
+    assert "| `figures/fusion_eolearn_panel.png` | `notebooks/01_data_fusion.ipynb` | fusion |" in out

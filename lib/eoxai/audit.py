@@ -4,6 +4,7 @@
 
     python -m eoxai.audit --profile quick --cores 2              # = make audit
     python -m eoxai.audit --profile quick --compare-only DIR     # compare an existing rerun only
+    python -m eoxai.audit --profile quick --figure-table         # figure -> notebook -> rule -> inputs
 
 Four checks, each listing every difference it finds; the exit status is 0 when all pass, 1 when
 any fails, 2 for a usage error (an unknown profile, no committed results):
@@ -169,6 +170,16 @@ def manifest_outputs(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def is_committed(rel: str) -> bool:
+    """Whether a path relative to a results folder is a committed result (not a git-ignored folder)."""
+    return Path(rel).parts[0] not in IGNORED_RESULT_DIRS
+
+
+def committed_outputs(manifest: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """:func:`manifest_outputs` without the regenerable, git-ignored ones (fused cubes, checkpoints)."""
+    return {rel: entry for rel, entry in manifest_outputs(manifest).items() if is_committed(rel)}
+
+
 def manifest_records(manifest: dict[str, Any]) -> set[str]:
     """Provenance records of a manifest, relative to its results folder."""
     base = str(manifest.get("results_dir", ""))
@@ -187,7 +198,7 @@ def result_files(results_dir: str | Path) -> list[str]:
     out = []
     for f in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = f.relative_to(root)
-        if rel.parts[0] in IGNORED_RESULT_DIRS or any(n in f.parents for n in nested) or f.name == SCRATCH_MARKER:
+        if not is_committed(rel.as_posix()) or any(n in f.parents for n in nested) or f.name == SCRATCH_MARKER:
             continue
         out.append(rel.as_posix())
     return out
@@ -196,12 +207,13 @@ def result_files(results_dir: str | Path) -> list[str]:
 def check_manifest(results_dir: str | Path, root: str | Path = ".") -> list[Finding]:
     """``results_dir/manifest.json`` against the files: sha256s, missing and unlisted files, inputs.
 
-    ``root`` is the checkout the recorded inputs (notebooks, data) are looked up in; inputs that
+    Outputs in git-ignored folders (``interim/``, ``models/``) are regenerable, never committed,
+    and not checked here. ``root`` is the checkout the recorded inputs (notebooks, data) are looked up in; inputs that
     live in a results folder (fused cubes, checkpoints) are regenerable and not committed.
     """
     results_dir, root = Path(results_dir), Path(root)
     manifest = read_manifest(results_dir)
-    outputs = manifest_outputs(manifest)
+    outputs = committed_outputs(manifest)
     name = (results_dir / "manifest.json").as_posix()
     out: list[Finding] = []
     for rel, entry in sorted(outputs.items()):
@@ -214,7 +226,7 @@ def check_manifest(results_dir: str | Path, root: str | Path = ".") -> list[Find
         ok = got == entry.get("sha256")
         out.append(Finding("manifest", f.as_posix(), ok, "" if ok else
                            f"modified: {name} lists sha256 {entry.get('sha256')}, the file has {got} ({origin})"))
-    known = set(outputs) | manifest_records(manifest) | {"manifest.json"}
+    known = set(manifest_outputs(manifest)) | manifest_records(manifest) | {"manifest.json"}
     for rel in result_files(results_dir):
         if rel not in known:
             out.append(Finding("manifest", (results_dir / rel).as_posix(), False,
@@ -373,10 +385,13 @@ def compare_file(committed: Path, rerun: Path, rtol: float = RTOL, atol: float =
 
 def compare_trees(committed: str | Path, rerun: str | Path, rtol: float = RTOL, atol: float = ATOL,
                   png_tolerance: float = PNG_TOLERANCE) -> list[Finding]:
-    """Compare every output listed in the two manifests (committed and rerun), file by file."""
+    """Compare every committed output listed in the two manifests (committed and rerun), file by file.
+
+    Regenerable outputs in git-ignored folders (``interim/``, ``models/``) are not compared.
+    """
     committed, rerun = Path(committed), Path(rerun)
-    a = manifest_outputs(read_manifest(committed))
-    b = manifest_outputs(read_manifest(rerun))
+    a = committed_outputs(read_manifest(committed))
+    b = committed_outputs(read_manifest(rerun))
     out = []
     for rel in sorted(set(a) | set(b)):
         c, r = committed / rel, rerun / rel
@@ -391,6 +406,35 @@ def compare_trees(committed: str | Path, rerun: str | Path, rtol: float = RTOL, 
             ok, msg = compare_file(c, r, rtol, atol, png_tolerance)
             out.append(Finding("compare", c.as_posix(), ok, "" if ok else msg))
     return out
+
+
+def summarise_inputs(paths: Iterable[str]) -> str:
+    """``'data/x/ (12 files), results/interim/a.nc'``: inputs grouped by folder where several share one."""
+    groups: dict[str, list[str]] = {}
+    for p in sorted(paths):
+        groups.setdefault(Path(p).parent.as_posix(), []).append(p)
+    parts = [f"{folder}/ ({len(files)} files)" if len(files) > 2 else ", ".join(files)
+             for folder, files in groups.items()]
+    return ", ".join(parts)
+
+
+def figure_table(manifest: dict[str, Any], suffixes: Sequence[str] = (".png",)) -> pd.DataFrame:
+    """Where each figure comes from: ``figure, notebook, rule, inputs`` (the README's reviewer table)."""
+    rows = []
+    for rel, entry in sorted(committed_outputs(manifest).items()):
+        if Path(rel).suffix in suffixes:
+            inputs = [p for p in entry.get("inputs", {}) if p != entry.get("notebook")]
+            rows.append({"figure": rel, "notebook": entry.get("notebook"), "rule": entry.get("rule"),
+                         "inputs": summarise_inputs(inputs)})
+    return pd.DataFrame(rows, columns=["figure", "notebook", "rule", "inputs"])
+
+
+def markdown_table(df: pd.DataFrame) -> str:
+    """A GitHub Markdown table of ``df`` (no extra dependency)."""
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * len(df.columns)]
+    lines += ["| " + " | ".join(f"`{v}`" if i < 2 else str(v) for i, v in enumerate(row)) + " |"
+              for row in df.itertuples(index=False)]
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------------------------
@@ -436,6 +480,10 @@ def audit(
             return report
     report.extend(compare_trees(committed, other, rtol, atol, png_tolerance))
     mc, mr = read_manifest(committed), read_manifest(other)
+    skipped = len(manifest_outputs(mc)) - len(committed_outputs(mc))
+    if skipped:
+        report.notes.append(f"{skipped} regenerable output(s) in git-ignored folders ({', '.join(IGNORED_RESULT_DIRS)}) "
+                            "are not audited: they are never committed")
     for key in ("profile", "seed"):
         if mc.get(key) != mr.get(key):
             report.findings.append(Finding("compare", f"manifest.json:{key}", False,
@@ -460,8 +508,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--png-tolerance", type=float, default=PNG_TOLERANCE,
                     help=f"share of pixels that may differ per figure ({PNG_TOLERANCE:g})")
     ap.add_argument("--report", help="also write the report to this file")
+    ap.add_argument("--figure-table", action="store_true",
+                    help="only print where each committed figure comes from (figure, notebook, rule, inputs)")
     a = ap.parse_args(argv)
     try:
+        if a.figure_table:
+            cfg = load_profile(a.profile)
+            print(markdown_table(figure_table(read_manifest(a.results or cfg["results_dir"]))))
+            return 0
         report = audit(a.profile, cores=a.cores, scratch=a.scratch, compare_only=a.compare_only, results=a.results,
                        data_dir=a.data_dir, rtol=a.rtol, atol=a.atol, png_tolerance=a.png_tolerance)
     except EoxaiError as exc:
