@@ -89,7 +89,7 @@ def test_compare_csv_cell_rules(tmp_path):
     diffs = audit.compare_csv(a, b)
     assert len(diffs) == 3
     assert "row 1 column 'n': committed '2', rerun '3' (must be equal)" in diffs
-    assert any("row 0 column 'x'" in d and "|diff| 0.1" in d for d in diffs)
+    assert "row 0 column 'x': committed 0.5, rerun 0.6 (|diff| 0.1 > 1e-09 + 1e-06 * |rerun|)" in diffs
     assert any("column 'sha'" in d for d in diffs)
     assert audit.compare_csv(a, b, rtol=0.5, atol=0.0)[0].startswith("row 1 column 'n'")
     pd.DataFrame({"n": [1, 2]}).to_csv(b, index=False)

@@ -314,7 +314,7 @@ def compare_csv(committed: str | Path, rerun: str | Path, rtol: float = RTOL, at
             both_nan = np.isnan(xv) & np.isnan(yv)
             close = np.isclose(xv, yv, rtol=rtol, atol=atol) | both_nan
             for i in np.flatnonzero(~close):
-                diffs.append(f"row {i} column {col!r}: committed {xv[i]!r}, rerun {yv[i]!r} "
+                diffs.append(f"row {i} column {col!r}: committed {float(xv[i])!r}, rerun {float(yv[i])!r} "
                              f"(|diff| {abs(xv[i] - yv[i]):.3g} > {atol:g} + {rtol:g} * |rerun|)")
         else:
             xs, ys = x.astype(str).to_numpy(), y.astype(str).to_numpy()
