@@ -55,7 +55,7 @@ train = {"epochs": 10, "batch_size": 64, "lr": 3.0e-4, "max_lr": 0.003, "weight_
 train_per_class = 200
 explain_per_class = 10
 explain_split = "validation"
-explain_pixels = "correct_all"
+explain_pixels = "all"
 ig = {"nt_samples": 10, "stdevs": 0.2, "n_steps": 8, "batch_size": 16}
 bootstrap = 1000
 prisma = None
@@ -74,13 +74,13 @@ from eoxai.hyperspectral.study import (
     cell_table,
     class_counts,
     describe_selection,
+    evaluate_on_test,
     load_tile_set,
     prepare_study,
     run_grid,
     select_patch_size,
     size_table,
     spectrum_table,
-    test_scores,
 )
 from eoxai.runtime import configure_torch, seed_everything
 
@@ -148,8 +148,10 @@ print(f"{len(cells)} cells, {int(cells.cached.sum())} from the cache; "
 # ## F1, concentration and consistency per patch size
 # Intervals are 95 % percentile bootstraps over pixels: validation pixels for F1 (the mean over
 # instances, every instance scored on the same resample), explained pixels for the explanation
-# metrics. The explanation metrics use the pixels that every instance classifies correctly (the
-# seed explained correct predictions only) and are averaged per class, then over classes.
+# metrics. Every instance explains the same pixels towards their reference class, whatever it
+# predicts (`explain_pixels="all"`), so sizes are compared on one pixel set; the seed explained
+# correct predictions only (`"correct_all"`: pixels every instance gets right), a set that
+# changes from size to size. Explanation metrics are averaged per class, then over classes.
 
 # %%
 table = size_table(results, data, config, explain_pixels=explain_pixels, n_resamples=bootstrap)
@@ -166,7 +168,7 @@ show(hplots.plot_explanation_metrics(table, selection), "patch_size_explanations
 
 # %%
 print("Rule:", SELECTION_RULE + ".")
-test = test_scores(data, config, selection, CACHE, n_resamples=bootstrap)
+test = evaluate_on_test(data, config, selection, CACHE, n_resamples=bootstrap)
 report = selection.merge(test, on="model")
 report.to_csv(R / "tables" / "patch_size_selection.csv", index=False)
 display(report.drop(columns="rule").round(3))
@@ -185,7 +187,10 @@ spectrum.to_csv(R / "tables" / "patch_size_spectrum.csv", index=False)
 chosen = dict(zip(selection.model, selection.chosen.astype(int)))
 dropped_nm = [float(w) for w in ds.attrs.get("dropped_wavelengths_nm", [])]
 show(hplots.plot_spectrum(spectrum, chosen, dropped_nm), "patch_size_spectrum")
+mean_reflectance = ds["band_mean"].to_series()  # training-tile mean reflectance per band
 for model, size in chosen.items():
     s = spectrum[(spectrum.model == model) & (spectrum.patch_size == size)].nlargest(5, "attribution_share")
     print(f"{hplots.MODEL_LABELS.get(model, model)} (patch {size}): largest shares at "
-          + ", ".join(f"{w:.0f} nm" for w in s.wavelength_nm) + ".")
+          + ", ".join(f"{w:.0f} nm ({share:.1%}, mean reflectance {mean_reflectance[b]:.2f})"
+                      for w, share, b in zip(s.wavelength_nm, s.attribution_share, s.band))
+          + f"; a uniform share would be {1 / ds.sizes['band']:.1%}.")

@@ -81,8 +81,8 @@ def plot_spectrum(spectrum: pd.DataFrame, sizes: dict[str, int], dropped_nm: lis
         n_bands = len(t)
         style = _model_style(model, i)
         for j, (det, d) in enumerate(t.groupby("detector", sort=False)):
-            d = d.sort_values("wavelength_nm")
-            ax.plot(d.wavelength_nm, d.attribution_share, color=style["color"], lw=1.4,
+            wl, share = _break_at_gaps(d.sort_values("wavelength_nm"))
+            ax.plot(wl, share, color=style["color"], lw=1.4,
                     ls="-" if j == 0 else (0, (4, 1)),
                     label=f"{style['label']}, patch {size} ({det})" if det else f"{style['label']}, patch {size}")
     if n_bands:
@@ -97,9 +97,20 @@ def plot_spectrum(spectrum: pd.DataFrame, sizes: dict[str, int], dropped_nm: lis
     return fig
 
 
+def _break_at_gaps(d: pd.DataFrame, factor: float = 3.0) -> tuple[np.ndarray, np.ndarray]:
+    """Wavelengths and shares with NaN inserted where bands are missing (a gap > ``factor`` x the
+    median spacing: absorption windows, dropped bands), so lines do not bridge them."""
+    wl = d.wavelength_nm.to_numpy(float)
+    share = d.attribution_share.to_numpy(float)
+    if len(wl) < 3:
+        return wl, share
+    gaps = np.flatnonzero(np.diff(wl) > factor * np.median(np.diff(wl)))
+    return np.insert(wl, gaps + 1, np.nan), np.insert(share, gaps + 1, np.nan)
+
+
 def plot_tile_split(ds: xr.Dataset, title: str | None = None) -> Figure:
     """Footprints of the tiles in map coordinates, coloured by split (whole tiles per split)."""
-    fig, ax = plt.subplots(figsize=(6.2, 5.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(6.0, 6.4), constrained_layout=True)
     res = float(ds.attrs.get("resolution_m", 30.0))
     w, h = ds.sizes["x"] * res, ds.sizes["y"] * res
     x0, y0 = ds.x_origin.values, ds.y_origin.values
@@ -114,6 +125,6 @@ def plot_tile_split(ds: xr.Dataset, title: str | None = None) -> Figure:
     ax.set_xlabel(f"easting (m, {ds.attrs.get('crs', '')})")
     ax.set_ylabel("northing (m)")
     ax.legend(handles=[Patch(facecolor=SPLIT_COLOURS[s], edgecolor="black", label=s)
-                       for s in ("train", "validation", "test")], loc="upper left", bbox_to_anchor=(1.01, 1))
+                       for s in ("train", "validation", "test")], loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3)
     ax.set_title(title or f"{ds.sizes['tile']} tiles of {ds.sizes['y']}x{ds.sizes['x']} pixels, one split each")
     return fig

@@ -209,7 +209,7 @@ def run_grid(data: StudyData, config: StudyConfig, cache_dir: str | Path, progre
     results: dict[Cell, dict[str, Any]] = {}
     bar = tqdm(cells, desc="patch-size grid", unit="cell", disable=not progress, mininterval=1.0)
     for cell in bar:
-        bar.set_postfix_str(cell.key)
+        bar.set_postfix_str(cell.key, refresh=False)
         path = cache / f"{cell.key}.pt"
         fp = cell_fingerprint(data, cell, config)
         if path.is_file():
@@ -227,9 +227,10 @@ def run_grid(data: StudyData, config: StudyConfig, cache_dir: str | Path, progre
 
 # ---------------------------------------------------------------------- summaries
 def explained_mask(results: Mapping[Cell, dict[str, Any]], data: StudyData, model: str, size: int,
-                   instances: int, which: str = "correct_all") -> np.ndarray:
-    """Which explanation pixels enter the metrics: ``correct_all`` (every instance right, the
-    seed explained correct predictions only) or ``all``."""
+                   instances: int, which: str = "all") -> np.ndarray:
+    """Which explanation pixels enter the metrics: ``all`` (the same pixels for every size and
+    instance) or ``correct_all`` (those every instance of this size classifies correctly; the
+    seed explained correct predictions only, a set that changes with the model)."""
     preds = np.stack([results[Cell(model, size, i)]["explain_pred"] for i in range(instances)])
     if which == "all":
         return np.ones(preds.shape[1], dtype=bool)
@@ -250,7 +251,7 @@ def cell_table(results: Mapping[Cell, dict[str, Any]], data: StudyData) -> pd.Da
 
 
 def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: StudyConfig,
-               explain_pixels: str = "correct_all", n_resamples: int = 1000,
+               explain_pixels: str = "all", n_resamples: int = 1000,
                confidence: float = 0.95) -> pd.DataFrame:
     """One row per (model, patch size): validation macro-F1, concentration and consistency with intervals.
 
@@ -331,7 +332,7 @@ def select_patch_size(table: pd.DataFrame) -> pd.DataFrame:
     return out.astype({"by_consistency": "Int64", "by_concentration": "Int64", "concentration_agrees": "boolean"})
 
 
-def test_scores(data: StudyData, config: StudyConfig, selection: pd.DataFrame, cache_dir: str | Path,
+def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFrame, cache_dir: str | Path,
                 n_resamples: int = 1000, confidence: float = 0.95) -> pd.DataFrame:
     """Test macro-F1 of the chosen patch size per model (the only use of the test split).
 
@@ -359,7 +360,7 @@ def test_scores(data: StudyData, config: StudyConfig, selection: pd.DataFrame, c
 
 
 def spectrum_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: StudyConfig,
-                   explain_pixels: str = "correct_all") -> pd.DataFrame:
+                   explain_pixels: str = "all") -> pd.DataFrame:
     """Mean normalised band attribution per (model, patch size, band), with wavelength and detector.
 
     Each explained pixel's attribution is normalised to sum 1 over bands, then averaged over
