@@ -24,11 +24,12 @@ def main() -> None:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--data-dir", default=str(ROOT / "data"))
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     args = parser.parse_args()
 
     from eoxai.config import load_profile, notebook_parameters
     from eoxai.hyperspectral.study import StudyConfig, cell_table, load_tile_set, prepare_study, run_grid
-    from eoxai.runtime import configure_torch, seed_everything
+    from eoxai.runtime import configure_torch, seed_everything, select_device
 
     params = notebook_parameters(load_profile(args.profile, ROOT / "config"), "09_patch_size_hyperopt")
     seed_everything(int(params["seed"]))
@@ -40,7 +41,7 @@ def main() -> None:
         train=params["train"], ig=params["ig"], train_per_class=params["train_per_class"],
         explain_per_class=params["explain_per_class"], explain_split=params["explain_split"],
         seed=int(params["seed"]))
-    data = prepare_study(ds, params["classes"], config)
+    data = prepare_study(ds, params["classes"], config, device=select_device(args.device))
     t1 = time.perf_counter()
     c1 = time.process_time()
     with tempfile.TemporaryDirectory() as cache:
@@ -49,7 +50,7 @@ def main() -> None:
     cpu = time.process_time() - c1
     cells = cell_table(results, data)
     cells["cell_s"] = cells.train_s + cells.predict_s + cells.explain_s
-    print(f"profile {args.profile}, {args.threads} thread(s); {len(data.train)} training pixels, "
+    print(f"profile {args.profile}, {args.threads} thread(s), device {args.device}; {len(data.train)} training pixels, "
           f"{len(data.validation)} validation pixels, {len(data.explain)} explained pixels, {data.extractor.n_bands} bands")
     print(f"load + prepare: {t1 - t0:.1f} s")
     summary = cells.groupby(["model", "patch_size"])[["train_s", "explain_s", "cell_s", "val_macro_f1"]].mean()

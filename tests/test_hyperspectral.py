@@ -315,3 +315,24 @@ def test_study_config_errors(tiles):
         prepare_study(tiles, CLASSES, _tiny_config(patch_sizes=[35]))
     with pytest.raises(ClassAbsentError, match="water"):
         prepare_study(tiles, [*CLASSES, "water"], _tiny_config())
+
+
+@pytest.mark.parametrize("profile", ["smoke", "quick", "paper"])
+def test_profiles_define_a_valid_study(profile):
+    """Each profile's section builds a study config whose patch sizes fit the shipped tiles."""
+    from eoxai.config import load_profile, notebook_parameters
+
+    root = Path(__file__).resolve().parents[1]
+    p = notebook_parameters(load_profile(profile, root / "config"), "09_patch_size_hyperopt")
+    config = StudyConfig.from_params(
+        patch_sizes=p["patch_sizes"], instances=p["instances"], models=p["models"], train=p["train"], ig=p["ig"],
+        train_per_class=p["train_per_class"], explain_per_class=p["explain_per_class"],
+        explain_split=p["explain_split"], seed=p["seed"])
+    assert set(config.models) == {"cnn2d", "vit"} and config.instances >= 2
+    for size in config.patch_sizes:
+        check_patch_size(size, (32, 32))
+    assert p["explain_pixels"] in ("all", "correct_all") and p["dataset"] in ("enmap", "prisma")
+    if profile == "quick":
+        assert config.patch_sizes == (1, 3, 5, 7, 9) and config.instances == 3
+    if profile == "paper":
+        assert config.patch_sizes == tuple(range(5, 22, 2)) and config.instances == 5

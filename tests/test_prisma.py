@@ -126,3 +126,23 @@ def test_tiles_merge_label_masks_into_block_split(tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((3, 3)))
     with pytest.raises(Exception, match="label grid"):
         PrismaL2D(path).tiles([tmp_path / "bad.npy"], {1: "wheat"}, block_size=2)
+
+
+def test_study_loads_a_prisma_scene_as_normalised_tiles(tmp_path):
+    from eoxai.hyperspectral.study import load_tile_set
+
+    write_fixture(tmp_path / "scene.he5")
+    label = np.zeros((LINES, SAMPLES), np.int64)
+    label[::2] = 1
+    label[1::2, ::2] = 2
+    np.save(tmp_path / "labels.npy", label)
+    spec = {"file": "scene.he5", "labels": ["labels.npy"], "classes": {1: "wheat", 2: "rice"}, "block_size": 2,
+            "exclude_nm": [[1340, 1470]]}
+    ds = load_tile_set("prisma", tmp_path, spec, seed=0)
+    assert ds.sizes["band"] == 5 and "valid" in ds and "band_mean" in ds
+    assert ds.attrs["dataset"] == "prisma"
+    train = ds["image"].values[ds.split.values == "train"]
+    assert abs(float(train[:, 2].mean())) < 1e-5  # a SWIR band (no flagged pixel), z-scored on training blocks
+    assert not ds["valid"].values.all()  # the pixel flagged in the VNIR error matrix
+    with pytest.raises(KeyError, match="prisma.file"):
+        load_tile_set("prisma", tmp_path, None)

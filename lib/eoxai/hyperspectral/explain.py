@@ -64,7 +64,7 @@ def band_attributions(
                 baselines=torch.zeros_like(x), n_steps=n_steps,
                 internal_batch_size=max(len(x) * nt_samples, internal_batch_size),
             )
-            out.append(attr.detach().clamp_min(0).mean(dim=(2, 3)).numpy())
+            out.append(attr.detach().clamp_min(0).mean(dim=(2, 3)).cpu().numpy())
     finally:
         torch.random.set_rng_state(rng_state)
     return np.concatenate(out) if out else np.empty((0, inputs.shape[1]), np.float32)

@@ -123,19 +123,22 @@ def stratified_subsample(pixels: Pixels, per_class: int | None, seed: int) -> Pi
 class PatchExtractor:
     """Cut ``p x p`` patches around pixels of a tile set ``image`` ``(tile, band, y, x)``.
 
+    The padded tiles live on ``device``, and so do the patches.
+
     Tiles are zero-padded once by ``max_size // 2``; :meth:`extract` then gathers any odd size up
     to ``max_size`` without copying tiles again. Patches never cross tiles.
     """
 
-    def __init__(self, image: np.ndarray | torch.Tensor, max_size: int) -> None:
+    def __init__(self, image: np.ndarray | torch.Tensor, max_size: int, device: str | torch.device = "cpu") -> None:
         image = torch.as_tensor(np.asarray(image, dtype=np.float32)) if not torch.is_tensor(image) else image.float()
+        self.device = torch.device(device)
         if image.ndim != 4:
             raise ValueError(f"image must be (tile, band, y, x), got shape {tuple(image.shape)}")
         self.tile_shape = (int(image.shape[2]), int(image.shape[3]))
         self.max_size = check_patch_size(max_size, self.tile_shape)
         self.radius = self.max_size // 2
         r = self.radius
-        self.padded = F.pad(image, (r, r, r, r), mode="constant", value=0.0)
+        self.padded = F.pad(image, (r, r, r, r), mode="constant", value=0.0).to(self.device)
         self.n_bands = int(image.shape[1])
 
     def extract(self, pixels: Pixels, size: int) -> torch.Tensor:
@@ -144,9 +147,10 @@ class PatchExtractor:
         if size > self.max_size:
             raise PatchSizeError(f"patch size {size} exceeds the extractor's max_size {self.max_size}")
         offset = self.radius - size // 2
-        steps = torch.arange(size)
-        rows = torch.as_tensor(pixels.row)[:, None] + offset + steps  # (N, size)
-        cols = torch.as_tensor(pixels.col)[:, None] + offset + steps
-        tiles = torch.as_tensor(pixels.tile)[:, None, None]
+        dev = self.device
+        steps = torch.arange(size, device=dev)
+        rows = torch.as_tensor(pixels.row, device=dev)[:, None] + offset + steps  # (N, size)
+        cols = torch.as_tensor(pixels.col, device=dev)[:, None] + offset + steps
+        tiles = torch.as_tensor(pixels.tile, device=dev)[:, None, None]
         out = self.padded[tiles, :, rows[:, :, None], cols[:, None, :]]  # (N, size, size, band)
         return out.permute(0, 3, 1, 2).contiguous()

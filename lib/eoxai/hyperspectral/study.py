@@ -134,18 +134,20 @@ class StudyData:
                 "mean": float(self.ds["band_mean"].sum()) if "band_mean" in self.ds else None}
 
 
-def prepare_study(ds: xr.Dataset, classes: Sequence[str], config: StudyConfig) -> StudyData:
+def prepare_study(ds: xr.Dataset, classes: Sequence[str], config: StudyConfig,
+                  device: str | torch.device = "cpu") -> StudyData:
     """Check classes and patch sizes against the tile set; draw the training and explanation pixels.
 
     ``ds`` is a normalised tile set (:func:`eoxai.data.hyperspectral.normalise`). Raises
     :class:`~eoxai.hyperspectral.patches.ClassAbsentError` if a class lacks pixels in a split and
     :class:`~eoxai.hyperspectral.patches.PatchSizeError` for an even or too large patch size.
+    Patches, models and explanations run on ``device``.
     """
     index = check_classes_present(ds, classes, SPLITS)
     tile_shape = (ds.sizes["y"], ds.sizes["x"])
     for p in config.patch_sizes:
         check_patch_size(p, tile_shape)
-    extractor = PatchExtractor(ds["image"].values, max(config.patch_sizes))
+    extractor = PatchExtractor(ds["image"].values, max(config.patch_sizes), device=device)
     pixels = {s: labelled_pixels(ds, s, index) for s in SPLITS}
     train = stratified_subsample(pixels["train"], config.train_per_class, config.seed)
     explain = stratified_subsample(pixels[config.explain_split], config.explain_per_class, config.seed + 1)
@@ -167,6 +169,7 @@ def run_cell(data: StudyData, cell: Cell, config: StudyConfig) -> dict[str, Any]
     n_bands = data.extractor.n_bands
     model = build_patch_model(cell.model, n_bands, data.n_classes, cell.patch_size,
                               seed=cell_seed(config.seed, cell), **config.models[cell.model])
+    model.to(data.extractor.device)
     t0 = time.perf_counter()
     losses = fit(model, data.extractor, data.train, cell.patch_size, config.train, seed=cell_seed(config.seed, cell))
     t1 = time.perf_counter()
@@ -180,7 +183,8 @@ def run_cell(data: StudyData, cell: Cell, config: StudyConfig) -> dict[str, Any]
         seed=config.seed,  # the same noise for every instance and size
     )
     t3 = time.perf_counter()
-    return {"state_dict": model.state_dict(), "losses": losses, "val_pred": val_pred, "explain_pred": explain_pred,
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    return {"state_dict": state, "losses": losses, "val_pred": val_pred, "explain_pred": explain_pred,
             "attributions": attributions.astype(np.float32), "train_s": t1 - t0, "predict_s": t2 - t1,
             "explain_s": t3 - t2}
 
@@ -348,6 +352,7 @@ def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFra
             model = build_patch_model(cell.model, data.extractor.n_bands, data.n_classes, cell.patch_size,
                                       seed=0, **config.models[cell.model])
             model.load_state_dict(cached["state_dict"])
+            model.to(data.extractor.device)
             preds.append(predict(model, data.extractor, data.test, cell.patch_size))
         y = data.test.label
         k = data.n_classes

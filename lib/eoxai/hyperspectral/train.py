@@ -38,16 +38,17 @@ def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, 
     """Train ``model`` on ``size x size`` patches around ``pixels``; return the mean loss per epoch.
 
     ``seed`` fixes the batch order (independent instances differ in it and in their initial
-    weights). The model is left in eval mode.
+    weights). The model must be on the extractor's device; it is left in eval mode.
     """
     if len(pixels) == 0:
         raise ValueError("no training pixels")
     gen = torch.Generator().manual_seed(int(seed))
-    labels = torch.as_tensor(pixels.label, dtype=torch.long)
+    labels = torch.as_tensor(pixels.label, dtype=torch.long, device=extractor.device)
     steps = -(-len(pixels) // config.batch_size)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=steps)
-    loss_fn = nn.CrossEntropyLoss(weight=class_weights(pixels.label, config.class_weights))
+    weights = class_weights(pixels.label, config.class_weights)
+    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(extractor.device))
     history = []
     model.train()
     for _ in range(config.epochs):
@@ -88,5 +89,5 @@ def predict(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: i
     out = []
     for b in range(0, len(pixels), batch_size):
         idx = np.arange(b, min(b + batch_size, len(pixels)))
-        out.append(model(extractor.extract(pixels.take(idx), size)).argmax(dim=1).numpy())
+        out.append(model(extractor.extract(pixels.take(idx), size)).argmax(dim=1).cpu().numpy())
     return np.concatenate(out) if out else np.empty(0, dtype=np.int64)
