@@ -7,6 +7,8 @@ Runs the profile's whole grid (every model x patch size x instance, training, va
 prediction and explanations) into a fresh temporary cache, so nothing is reused, and prints the
 time per cell, per model and patch size, and in total. Budget (issue 7): the quick grid within
 5 minutes on 2 cores, i.e. about 3 minutes on one thread since the DAG runs two jobs at once.
+Use one thread: these small per-pixel models run several times slower with two intra-op threads
+on a 2-core machine (thread contention), which is why rule `patch_size` runs with one.
 """
 
 from __future__ import annotations
