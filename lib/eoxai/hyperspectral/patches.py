@@ -95,6 +95,7 @@ def labelled_pixels(ds: xr.Dataset, split: str, class_index: Sequence[int]) -> P
     Pixels without data (``ds.valid`` False) are left out.
     """
     lab = ds["label"].values
+    # raw index -> evaluated index; one spare slot at the end so label -1 (unlabelled) maps to -1
     remap = np.full(int(max(lab.max(), max(class_index))) + 2, -1, dtype=np.int64)
     remap[list(class_index)] = np.arange(len(class_index))
     keep = (remap[lab] >= 0) & (ds.split.values == split)[:, None, None]
