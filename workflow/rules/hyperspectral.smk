@@ -1,1 +1,31 @@
-# (filled by its issue)
+# 09 · hyperspectral patch-size study: a (model x patch size x instance) grid trained and explained
+# with IG + NoiseTunnel, summary tables, the selection and the test F1 at the chosen size.
+# Per-cell results are cached under {R}/interim/patch_size/ (not declared: a resumable cache,
+# keyed by a hash of the configuration, so a rerun recomputes only cells whose inputs changed).
+
+HSI = NB["09_patch_size_hyperopt"]
+_prisma = HSI.get("prisma") or {}
+HSI_DATA = (
+    data_files("enmap_potsdam")
+    if HSI.get("dataset", "enmap") == "enmap"
+    else [f"{DATA}/{_prisma['file']}", *(f"{DATA}/{p}" for p in _prisma.get("labels", []))]
+)
+
+rule patch_size:
+    input:
+        nb="notebooks/09_patch_size_hyperopt.ipynb",
+        data=HSI_DATA,
+    output:
+        nb=f"{R}/notebooks/09_patch_size_hyperopt.ipynb",
+        record=f"{R}/provenance/09_patch_size_hyperopt.json",
+        tables=expand(f"{R}/tables/{{t}}.csv", t=["patch_size", "patch_size_instances", "patch_size_selection",
+                                                   "patch_size_spectrum", "patch_size_class_counts"]),
+        figures=expand(f"{R}/figures/patch_size_{{f}}.png", f=["f1", "explanations", "spectrum"]
+                       + (["tiles"] if HSI.get("dataset", "enmap") == "enmap" else [])),
+    threads: 1
+    shell:
+        notebook_cmd()
+
+
+ALL += rules.patch_size.output
+RECORDS.append(rules.patch_size.output.record)

@@ -1,0 +1,14 @@
+"""Hyperspectral patch-size selection driven by explanation consistency (notebook 09).
+
+Reproduces and corrects Linardi, Dabo & Paris (2025), *Optimizing Deep Learning for Satellite
+Hyperspectral Data: an xAI-Driven Approach to Hyperparameter Selection*, IGARSS
+(``ds4xai/xAIDrivenHyperOpt``). Import the submodules directly:
+
+- ``patches``      pixel-centred patches per tile, patch-size and class checks
+- ``models``       the seed's CNN2D and ViT (timm blocks), built by name and seed
+- ``train``        seeded training (AdamW + one-cycle) and prediction
+- ``explain``      Integrated Gradients in a NoiseTunnel -> one attribution vector over bands
+- ``consistency``  concentration, cross-instance JS divergence, macro-F1, bootstrap intervals
+- ``study``        the resumable (model x patch size x instance) grid, summary tables, selection
+- ``plots``        the study's figures
+"""
