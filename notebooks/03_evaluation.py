@@ -63,6 +63,7 @@ from eoxai.evaluation import (
     comparisons,
     confusion_long,
     evaluate_runs,
+    influence_summary,
     mosaic,
     pixel_baseline,
     plot_ablation,
@@ -236,13 +237,20 @@ for stack in cubes:
 # %%
 path = plots.savefig(plot_influence(ev.influence), F / "evaluation_influence_scores.png")
 display(Image(filename=str(path)))
-if not ev.influence.empty:
-    mean_scores = ev.influence.groupby(["stack", "modality"])["score"].agg(["mean", "std", "count"])
-    for (stack, mod), r in mean_scores.iterrows():
-        print(f"{stack}: occluding {mod} gives a mean learned score of {r['mean']:.3f} (sd {r['std']:.3f}, "
-              f"{int(r['count'])} tile x seed values)")
-else:
+infl = influence_summary(ev.influence) if not ev.influence.empty else pd.DataFrame()
+for stack, g in (infl.groupby("stack", sort=False) if len(infl) else []):
+    for _, r in g.iterrows():
+        scores_txt = ", ".join(f"{c[6:]} {r[c]:.2f}" for c in g.columns if c.startswith("score_"))
+        print(f"{stack} seed {r['seed']}: mean score with each modality occluded: {scores_txt}; lowest (mattered "
+              f"most): {r.mattered_most}; cross-modality Spearman over tiles {r.cross_modality_spearman:+.2f}")
+    agree = g.mattered_most.nunique() == 1
+    print(f"{stack}: the modality that 'mattered most' is {'the same' if agree else 'not the same'} across "
+          f"{len(g)} seeds ({', '.join(g.mattered_most)}); the scores of the occluded versions correlate across "
+          f"tiles with |Spearman| {g.cross_modality_spearman.abs().mean():.2f} on average (near 1: the scores "
+          "follow the tile's content, i.e. act as a tile-level feature, rather than rank the modalities).")
+if infl.empty:
     print("no unet_influence run in this profile")
+infl.round(3)
 
 # %% [markdown]
 # ## Training cost

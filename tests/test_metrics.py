@@ -86,3 +86,54 @@ def test_paired_test() -> None:
     assert single["n"] == 1 and math.isnan(single["p_ttest"]) and math.isnan(single["diff_low"])
     with pytest.raises(ValueError, match="equal lengths"):
         paired_test([1, 2], [1])
+
+
+def _runs_and_tiles():
+    import pandas as pd
+
+    runs, tiles = [], []
+    for seed, (fused, optical) in enumerate([(0.80, 0.78), (0.82, 0.79), (0.81, 0.80)]):
+        for inputs, m in (("all", fused), ("optical", optical)):
+            runs.append({"stack": "s", "arch": "manet_mit", "inputs": inputs, "seed": seed, "epochs": 3,
+                         "test_tiles": 2, "miou": m, "f1": m + 0.1, "oa": 0.9, "kappa": 0.7, "pixels": 100})
+            for t in range(2):
+                tiles.append({"stack": "s", "arch": "manet_mit", "inputs": inputs, "seed": seed, "tile_row": 0,
+                              "tile_col": 32 * t, "miou": m + 0.01 * t, "f1": m})
+    return pd.DataFrame(runs), pd.DataFrame(tiles)
+
+
+def test_comparisons_and_ablation_table() -> None:
+    import pandas as pd
+
+    from eoxai.evaluation import ablation_table, comparisons
+
+    runs, tiles = _runs_and_tiles()
+    tests = comparisons(runs, tiles)
+    seed_row = tests[(tests.unit == "seed") & (tests.metric == "miou")].iloc[0]
+    assert seed_row.comparison == "fused vs optical" and seed_row.n == 3
+    assert seed_row["diff"] == pytest.approx(np.mean([0.02, 0.03, 0.01]))
+    assert (seed_row.epochs_a, seed_row.epochs_b) == (3, 3)
+    assert tests[(tests.unit == "tile") & (tests.metric == "miou")].iloc[0].n == 2
+    base = pd.DataFrame([{"stack": "s", "inputs": "all", "miou": 0.9, "f1": 0.95, "oa": 0.96, "kappa": 0.9,
+                          "pixels": 100}])
+    table = ablation_table(runs, tests, baseline=base).set_index(["arch", "inputs"])
+    fused = table.loc[("manet_mit", "all")]
+    m, lo, hi = mean_ci([0.80, 0.82, 0.81])
+    assert fused.miou_mean == pytest.approx(m) and fused.miou_ci_low == pytest.approx(lo)
+    assert fused.miou_diff_vs_optical == pytest.approx(seed_row["diff"])
+    assert math.isnan(table.loc[("manet_mit", "optical")].miou_diff_vs_optical)
+    assert table.loc[("pixel_logreg", "all")].miou_mean == 0.9
+
+
+def test_mosaic_and_influence_summary() -> None:
+    import pandas as pd
+
+    from eoxai.evaluation import influence_summary, mosaic
+
+    m = mosaic((4, 6), np.array([[0, 0], [2, 4]]), np.array([[[1, 1], [1, 1]], [[2, 2], [2, 2]]]))
+    assert m[0, 0] == 1 and m[3, 5] == 2 and m[0, 5] == -1
+    rows = [{"stack": "s", "seed": 0, "tile_row": r, "tile_col": 0, "modality": mod, "score": sc}
+            for r, (a, b) in enumerate([(0.9, 0.1), (0.8, 0.3), (0.2, 0.7)]) for mod, sc in (("s1", a), ("s2", b))]
+    summ = influence_summary(pd.DataFrame(rows)).iloc[0]
+    assert summ.mattered_most == "s2" and summ.score_s1 == pytest.approx(0.6333, abs=1e-3)
+    assert summ.cross_modality_spearman == pytest.approx(-1.0)
