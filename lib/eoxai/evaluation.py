@@ -26,6 +26,7 @@ import pandas as pd
 import seaborn as sns
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
@@ -364,17 +365,21 @@ def influence_summary(influence: pd.DataFrame) -> pd.DataFrame:
 
 
 def plot_training_curves(history: pd.DataFrame, title: str | None = None) -> Figure:
-    """Training loss and validation mIoU per epoch, one line per run (``history`` has ``stack, run``)."""
+    """Training loss and validation mIoU per epoch, one line per run (``history`` has ``stack, run``).
+
+    Losses of runs with different loss functions (e.g. CLAIRE's RIFT) are not on one scale."""
     stacks = list(dict.fromkeys(history["stack"]))
     fig, axes = plt.subplots(2, len(stacks), figsize=(5.4 * len(stacks), 6.2), constrained_layout=True,
                              squeeze=False, sharex="col")
     for j, stack in enumerate(stacks):
         d = history[history["stack"] == stack]
-        for i, (col, label) in enumerate((("train_loss", "training loss"), ("val_miou", "validation mIoU (0-1)"))):
+        for i, (col, label) in enumerate((("train_loss", "training loss (each run's own loss)"),
+                                          ("val_miou", "validation mIoU (0-1)"))):
             ax = axes[i, j]
             sns.lineplot(data=d, x="epoch", y=col, hue="run", marker="o", ax=ax, palette="colorblind")
             ax.set_ylabel(label)
             ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.legend(fontsize=7)
             if i == 0:
                 ax.set_title(stack)
