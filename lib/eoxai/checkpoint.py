@@ -33,6 +33,11 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def checkpoint_path(results_dir: str | Path, stack: str, arch: str, inputs: str, seed: int) -> Path:
+    """``{results_dir}/models/{stack}/{arch}-{inputs}-seed{seed}.pt``: the compendium's checkpoint layout."""
+    return Path(results_dir) / "models" / stack / f"{arch}-{inputs}-seed{int(seed)}.pt"
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, meta: Mapping[str, Any], **extra: Any) -> Path:
     """Save ``model``'s weights with ``meta`` (must hold :data:`REQUIRED_META`) and ``extra`` entries."""
     missing = [k for k in REQUIRED_META if k not in meta]

@@ -1,0 +1,388 @@
+"""Test-split evaluation of trained runs, the ablation table and its figures (notebook 03).
+
+The test split is touched only here. :func:`evaluate_runs` reloads every checkpoint (checking
+that it was trained with the expected config), predicts the test tiles and keeps per-tile
+confusion matrices, from which every score is derived (:mod:`eoxai.metrics`):
+
+- ``runs``: one row per run (stack, arch, inputs, seed) with mIoU, macro F1, OA, kappa;
+- ``per_class``: per-class IoU/F1 per run; ``tiles``: per-tile scores per run;
+- ``confusion``: summed matrices per (stack, arch, inputs) over seeds;
+- ``influence``: learned influence scores of ``unet_influence`` runs per test tile and modality.
+
+:func:`ablation_table` gives mean and t interval over seeds per (stack, arch, inputs) plus the
+fused-vs-optical paired test; :func:`comparisons` lists every paired comparison at two units,
+seeds (run mIoU) and test tiles (seed-averaged tile mIoU).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from eoxai import plots
+from eoxai.checkpoint import checkpoint_path, load_checkpoint
+from eoxai.metrics import confusion_table, per_class_table, scores, summary_row, tile_confusion
+from eoxai.stats import mean_ci, paired_test
+from eoxai.tiles import TileDataset
+from eoxai.train import RunSpec, expected_meta, influence_table, predict_tiles
+
+RUN_KEYS = ["stack", "arch", "inputs"]
+#: the comparisons of the ablation: (label, system a, system b), each system (arch, inputs)
+COMPARISONS: tuple[tuple[str, tuple[str, str], tuple[str, str]], ...] = (
+    ("fused vs optical", ("manet_mit", "all"), ("manet_mit", "optical")),
+    ("fused vs SAR", ("manet_mit", "all"), ("manet_mit", "sar")),
+    ("fused vs optical + DEM", ("manet_mit", "all"), ("manet_mit", "optical_dem")),
+    ("CLAIRE vs MAnet-MiT (all inputs)", ("claire", "all"), ("manet_mit", "all")),
+    ("influence UNet vs plain UNet", ("unet_influence", "all"), ("unet", "all")),
+)
+
+
+@dataclass
+class Evaluation:
+    """Tables and arrays of :func:`evaluate_runs` (see the module docstring)."""
+
+    runs: pd.DataFrame
+    per_class: pd.DataFrame
+    tiles: pd.DataFrame
+    confusion: dict[tuple[str, str, str], np.ndarray]
+    influence: pd.DataFrame
+    cost: pd.DataFrame
+    predictions: dict[tuple[str, str, str, int], dict[str, np.ndarray]] = field(default_factory=dict)
+    class_names: dict[str, list[str]] = field(default_factory=dict)
+
+
+def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], results_dir: str | Path,
+                  device: str = "cpu", batch_size: int = 16) -> Evaluation:
+    """Evaluate the checkpoint of every ``spec`` on its stack's test split; see :class:`Evaluation`."""
+    runs, per_class, tiles, influence, cost = [], [], [], [], []
+    confusion: dict[tuple[str, str, str], np.ndarray] = {}
+    predictions: dict[tuple[str, str, str, int], dict[str, np.ndarray]] = {}
+    class_names: dict[str, list[str]] = {}
+    for spec in specs:
+        path = checkpoint_path(results_dir, spec.stack, spec.arch, spec.inputs, spec.seed)
+        model, meta = load_checkpoint(path, expected=expected_meta(spec))
+        test = TileDataset(cubes[spec.stack], "test", meta["tile_size"], modalities=list(meta["modalities"]))
+        k = len(test.class_names)
+        class_names[spec.stack] = test.class_names
+        out = predict_tiles(model, test, batch_size=batch_size, device=device)
+        cms = tile_confusion(_t(out["pred"]), _t(out["mask"]), k)
+        cm = cms.sum(axis=0)
+        key = {"stack": spec.stack, "arch": spec.arch, "inputs": spec.inputs, "seed": spec.seed}
+        runs.append({**key, "epochs": spec.config.epochs, "best_epoch": meta.get("best_epoch"),
+                     "test_tiles": len(test), **summary_row(cm)})
+        per_class.append(per_class_table(cm, test.class_names).assign(**key))
+        for (r, c), tcm in zip(out["origin"].tolist(), cms, strict=True):
+            tiles.append({**key, "tile_row": r, "tile_col": c, **summary_row(tcm)})
+        group = (spec.stack, spec.arch, spec.inputs)
+        confusion[group] = confusion.get(group, 0) + cm
+        predictions[(*group, spec.seed)] = out
+        if getattr(model, "use_influence", False):
+            influence.append(influence_table(model, test, batch_size, device).assign(
+                stack=spec.stack, arch=spec.arch, inputs=spec.inputs, seed=spec.seed, split="test"))
+        timing = meta.get("timing", {})
+        cost.append({**key, "train_tiles": meta.get("train_tiles"), "epochs_run": meta.get("epochs_run"),
+                     **{k_: timing.get(k_) for k_ in ("wall_s", "train_tiles_per_s", "device")}})
+    infl_cols = ["stack", "seed", "tile_row", "tile_col", "modality", "score", "sensor", "arch", "inputs", "split"]
+    return Evaluation(
+        runs=pd.DataFrame(runs),
+        per_class=pd.concat(per_class, ignore_index=True)[[*RUN_KEYS, "seed", "class", "iou", "f1", "support"]],
+        tiles=pd.DataFrame(tiles),
+        confusion=confusion,
+        influence=(pd.concat(influence, ignore_index=True)[infl_cols] if influence else pd.DataFrame(columns=infl_cols)),
+        cost=pd.DataFrame(cost),
+        predictions=predictions,
+        class_names=class_names,
+    )
+
+
+def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, seed: int = 0,
+                   max_train_pixels: int = 20000) -> dict[str, float]:
+    """A per-pixel multinomial logistic regression (scikit-learn) on the training split's pixels,
+    scored on exactly the labelled pixels of the test tiles: a reference for the deep models.
+
+    Training pixels (at most ``max_train_pixels``, a seeded random subset) are those of the
+    training split with data in every selected band. Returns :func:`eoxai.metrics.summary_row`.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    train = TileDataset(cube, "train", tile_size, modalities=list(modalities))
+    test = TileDataset(cube, "test", tile_size, modalities=list(modalities))
+    rows, cols = np.nonzero(train.mask >= 0)
+    rng = np.random.default_rng(seed)
+    if rows.size > max_train_pixels:
+        keep = np.sort(rng.choice(rows.size, max_train_pixels, replace=False))
+        rows, cols = rows[keep], cols[keep]
+    clf = LogisticRegression(max_iter=500).fit(train.image[:, rows, cols].T, train.mask[rows, cols])
+    k = len(test.class_names)
+    cm = np.zeros((k, k), dtype=np.int64)
+    for i in range(len(test)):
+        sample = test[i]
+        valid = sample["mask"].numpy() >= 0
+        pred = clf.predict(sample["image"].numpy()[:, valid].T)
+        np.add.at(cm, (sample["mask"].numpy()[valid], pred), 1)
+    return summary_row(cm)
+
+
+def _t(a: np.ndarray):  # noqa: ANN202 - numpy -> torch for the metrics
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(a))
+
+
+def confusion_long(ev: Evaluation) -> pd.DataFrame:
+    """The summed confusion matrices of every (stack, arch, inputs) as one long table."""
+    parts = [confusion_table(cm, ev.class_names[s]).assign(stack=s, arch=a, inputs=i)
+             for (s, a, i), cm in ev.confusion.items()]
+    return pd.concat(parts, ignore_index=True)[[*RUN_KEYS, "reference", "predicted", "pixels", "share_of_reference"]]
+
+
+def _paired(runs: pd.DataFrame, tiles: pd.DataFrame, stack: str, a: tuple[str, str], b: tuple[str, str],
+            metric: str, level: float) -> dict[str, dict[str, float]] | None:
+    def sel(df: pd.DataFrame, sys: tuple[str, str]) -> pd.DataFrame:
+        return df[(df["stack"] == stack) & (df.arch == sys[0]) & (df.inputs == sys[1])]
+
+    ra, rb = sel(runs, a), sel(runs, b)
+    if ra.empty or rb.empty:
+        return None
+    by_seed = ra.set_index("seed")[metric].to_frame("a").join(rb.set_index("seed")[metric].to_frame("b"), how="inner")
+    ta = sel(tiles, a).groupby(["tile_row", "tile_col"])[metric].mean()
+    tb = sel(tiles, b).groupby(["tile_row", "tile_col"])[metric].mean()
+    by_tile = pd.concat([ta.rename("a"), tb.rename("b")], axis=1, join="inner")
+    budget = {"epochs_a": int(ra["epochs"].max()), "epochs_b": int(rb["epochs"].max())}
+    return {"seeds": paired_test(by_seed["a"], by_seed["b"], level) | budget,
+            "tiles": paired_test(by_tile["a"], by_tile["b"], level) | budget}
+
+
+def comparisons(runs: pd.DataFrame, tiles: pd.DataFrame, metrics: Sequence[str] = ("miou", "f1"),
+                level: float = 0.95) -> pd.DataFrame:
+    """Every available paired comparison of :data:`COMPARISONS`, per stack, metric and unit (seed, tile).
+
+    Columns: ``stack, comparison, arch_a, inputs_a, arch_b, inputs_b, metric, unit, n, mean_a,
+    mean_b, diff, diff_low, diff_high, p_ttest, p_wilcoxon, epochs_a, epochs_b`` (the epoch budgets:
+    a comparison of unequal budgets is not a comparison of architectures alone).
+    """
+    rows = []
+    for stack in dict.fromkeys(runs["stack"]):
+        for label, a, b in COMPARISONS:
+            for metric in metrics:
+                res = _paired(runs, tiles, stack, a, b, metric, level)
+                if res is None:
+                    continue
+                for unit, r in res.items():
+                    rows.append({"stack": stack, "comparison": label, "arch_a": a[0], "inputs_a": a[1],
+                                 "arch_b": b[0], "inputs_b": b[1], "metric": metric, "unit": unit.rstrip("s"), **r})
+    return pd.DataFrame(rows)
+
+
+def ablation_table(runs: pd.DataFrame, tests: pd.DataFrame, level: float = 0.95,
+                   baseline: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The headline table: per (stack, arch, inputs) the mean and ``level`` t interval over seeds of
+    mIoU and F1 (and mean OA, kappa), plus, on fused rows, the paired fused-vs-optical difference
+    in mIoU with its interval and p-values (seed-paired t-test, tile-paired Wilcoxon).
+
+    ``baseline`` (rows ``stack, inputs, miou, f1, oa, kappa, pixels`` of :func:`pixel_baseline`)
+    adds deterministic reference rows with arch ``pixel_logreg`` (no seeds, no interval)."""
+    rows = []
+    for (stack, arch, inputs), g in runs.groupby(RUN_KEYS, sort=False):
+        row = {"stack": stack, "arch": arch, "inputs": inputs, "n_seeds": len(g), "epochs": int(g["epochs"].max()),
+               "test_tiles": int(g["test_tiles"].iloc[0]), "test_pixels": int(g["pixels"].iloc[0])}
+        for metric in ("miou", "f1"):
+            m, lo, hi = mean_ci(g[metric], level)
+            row |= {f"{metric}_mean": m, f"{metric}_ci_low": lo, f"{metric}_ci_high": hi}
+        row |= {"oa_mean": g["oa"].mean(), "kappa_mean": g["kappa"].mean()}
+        t = tests[(tests.get("stack") == stack) & (tests.get("comparison") == "fused vs optical")
+                  & (tests.get("metric") == "miou") & (tests.get("arch_a") == arch)
+                  & (tests.get("inputs_a") == inputs)] if not tests.empty else tests
+        seeds = t[t.unit == "seed"] if not t.empty else t
+        tile = t[t.unit == "tile"] if not t.empty else t
+        row |= {
+            "miou_diff_vs_optical": seeds["diff"].iloc[0] if len(seeds) else np.nan,
+            "miou_diff_ci_low": seeds["diff_low"].iloc[0] if len(seeds) else np.nan,
+            "miou_diff_ci_high": seeds["diff_high"].iloc[0] if len(seeds) else np.nan,
+            "p_paired_t_seeds": seeds["p_ttest"].iloc[0] if len(seeds) else np.nan,
+            "p_wilcoxon_tiles": tile["p_wilcoxon"].iloc[0] if len(tile) else np.nan,
+        }
+        rows.append(row)
+    for _, b in (baseline if baseline is not None else pd.DataFrame()).iterrows():
+        rows.append({"stack": b["stack"], "arch": "pixel_logreg", "inputs": b["inputs"], "n_seeds": 1,
+                     "test_pixels": int(b["pixels"]), "miou_mean": b["miou"], "f1_mean": b["f1"], "oa_mean": b["oa"],
+                     "kappa_mean": b["kappa"]})
+    out = pd.DataFrame(rows)
+    order = {s: i for i, s in enumerate(dict.fromkeys(runs["stack"]))}
+    return out.sort_values("stack", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+
+
+def mosaic(shape: tuple[int, int], origins: np.ndarray, tiles: np.ndarray, fill: int = -1) -> np.ndarray:
+    """Paste tiles ``(T, t, t)`` at ``origins`` ``(T, 2)`` into an ``(H, W)`` map filled with ``fill``."""
+    out = np.full(shape, fill, dtype=np.int64)
+    t = tiles.shape[-1]
+    for (r, c), tile in zip(origins, tiles, strict=True):
+        out[r:r + t, c:c + t] = tile
+    return out
+
+
+def run_label(arch: str, inputs: str) -> str:
+    """Readable label of a run, e.g. ``'manet_mit · all'``."""
+    return f"{arch} · {inputs}"
+
+
+def plot_ablation(runs: pd.DataFrame, ablation: pd.DataFrame, metric: str = "miou", level: float = 0.95) -> Figure:
+    """Per stack: every seed's test ``metric`` (dots) and the mean with its ``level`` interval (bars)."""
+    stacks = list(dict.fromkeys(runs["stack"]))
+    fig, axes = plt.subplots(1, len(stacks), figsize=(5.2 * len(stacks), 4.4), constrained_layout=True, squeeze=False)
+    inputs = list(dict.fromkeys(runs["inputs"]))
+    colours = dict(zip(inputs, plots.class_colours(len(inputs)), strict=True))
+    for ax, stack in zip(axes[0], stacks, strict=True):
+        ab = ablation[ablation["stack"] == stack].reset_index(drop=True)
+        labels = [run_label(a, i) for a, i in zip(ab.arch, ab.inputs, strict=True)]
+        for y, row in ab.iterrows():
+            pts = runs[(runs["stack"] == stack) & (runs.arch == row.arch) & (runs.inputs == row.inputs)][metric]
+            ax.scatter(pts, np.full(len(pts), y), color=colours[row.inputs], alpha=0.6, s=22, zorder=3)
+            lo, hi = row.get(f"{metric}_ci_low", np.nan), row.get(f"{metric}_ci_high", np.nan)
+            if np.isfinite(lo):
+                ax.plot([lo, hi], [y, y], color="black", lw=1.6, zorder=2)
+            if row.arch == "pixel_logreg":  # deterministic reference, no seeds
+                ax.plot(row[f"{metric}_mean"], y, marker="s", mfc="none", color="dimgrey", ms=7, zorder=4)
+            else:
+                ax.plot(row[f"{metric}_mean"], y, marker="D", color="black", ms=5, zorder=4)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(f"test {metric.upper() if metric != 'miou' else 'mIoU'} (0-1)")
+        ax.set_title(stack)
+        ax.set_xlim(0, 1)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle("Test split: dots = seeds, diamond = mean, bar = "
+                 f"{level:.0%} t interval over seeds, open square = per-pixel logistic regression", fontsize=10)
+    return fig
+
+
+def composite(cube: xr.Dataset) -> tuple[np.ndarray, str]:
+    """A colour composite ``(H, W, 3)`` of the cube's first optical modality and its description.
+
+    False colour (B12, B8, B4) where those bands exist, else the first three optical bands; a
+    2-98 % stretch of the normalised values.
+    """
+    optical = [str(b) for b, s in zip(cube["band"].values, cube["sensor"].values, strict=True) if s == "optical"]
+    if not optical:
+        optical = [str(b) for b in cube["band"].values]
+    first_mod = optical[0].split(".")[0]
+    names = [b for b in optical if b.split(".")[0] == first_mod]
+    wanted = [f"{first_mod}.{n}" for n in ("B12", "B8", "B4")]
+    bands = wanted if all(w in names for w in wanted) else names[:3]
+    return plots.stretch(cube["image"].sel(band=bands).values), ", ".join(bands)
+
+
+def plot_predictions(cube: xr.Dataset, maps: Mapping[str, np.ndarray], class_names: Sequence[str],
+                     title: str | None = None) -> Figure:
+    """A colour composite, the reference labels on the test tiles and predicted maps ``{title: (H, W)}``.
+
+    Maps hold -1 outside the test tiles (drawn grey).
+    """
+    first = next(iter(maps.values()))
+    test_label = np.where(first >= 0, cube["label"].values, -1)
+    rgb, bands = composite(cube)
+    panels = {f"composite {bands}": rgb, "reference label (test tiles)": test_label, **maps}
+    n = len(panels)
+    cols = min(n, 4)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.6 * rows + 0.4), constrained_layout=True,
+                             squeeze=False)
+    cmap, norm = plots.class_cmap(class_names)
+    for ax in axes.flat[n:]:
+        ax.set_axis_off()
+    res = plots.resolution_m(cube["label"])
+    for ax, (name, m) in zip(axes.flat, panels.items(), strict=False):
+        if m.ndim == 3:
+            ax.imshow(m, interpolation="nearest")
+        else:
+            ax.imshow(m, cmap=cmap, norm=norm, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        plots.pixel_axes(ax, res)
+    plots.class_legend(axes.flat[1], class_names, **{"fontsize": 6})
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str | None = None) -> Figure:
+    """Row-normalised confusion matrix (share of each reference class), annotated."""
+    cm = np.asarray(cm, dtype=np.float64)
+    share = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.full(cm.shape, np.nan),
+                      where=cm.sum(axis=1, keepdims=True) > 0)
+    size = 1.0 + 0.9 * len(class_names)
+    fig, ax = plt.subplots(figsize=(size + 1.6, size), constrained_layout=True)
+    sns.heatmap(share, annot=True, fmt=".2f", cmap=plots.SEQUENTIAL, vmin=0, vmax=1, ax=ax, square=True,
+                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "share of reference pixels"})
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("reference class")
+    ax.set_title(title or "confusion matrix (test split)", fontsize=9)
+    return fig
+
+
+def plot_influence(influence: pd.DataFrame) -> Figure:
+    """Learned influence scores per occluded modality (points = test tiles x seeds), per stack."""
+    stacks = list(dict.fromkeys(influence["stack"])) or ["(none)"]
+    fig, axes = plt.subplots(1, len(stacks), figsize=(4.6 * len(stacks), 3.6), constrained_layout=True, squeeze=False)
+    for ax, stack in zip(axes[0], stacks, strict=True):
+        d = influence[influence["stack"] == stack]
+        if not d.empty:
+            sns.stripplot(data=d, x="modality", y="score", hue="seed", ax=ax, dodge=True, size=4, palette="colorblind")
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("occluded modality")
+        ax.set_ylabel("learned influence score (0-1)")
+        ax.set_title(f"{stack}: unet_influence on the test tiles\n(paper's reading: 1 = occluded modality mattered "
+                     "little)", fontsize=9)
+    return fig
+
+
+def influence_summary(influence: pd.DataFrame) -> pd.DataFrame:
+    """Per stack and seed: mean learned score per occluded modality, the modality whose occlusion
+    scores lowest (the one that "mattered most" in Ekim & Schmitt's reading), and the mean Spearman
+    correlation across tiles between the scores of different occluded modalities (near 1: the
+    scores follow the tile, not the modality).
+
+    Columns ``stack, seed, mattered_most, score_<modality>..., cross_modality_spearman``.
+    """
+    rows = []
+    for (stack, seed), g in influence.groupby(["stack", "seed"], sort=False):
+        wide = g.pivot_table(index=["tile_row", "tile_col"], columns="modality", values="score")
+        corr = wide.corr(method="spearman").to_numpy()
+        off = corr[~np.eye(len(corr), dtype=bool)]
+        means = wide.mean()
+        rows.append({"stack": stack, "seed": seed, "mattered_most": str(means.idxmin()),
+                     **{f"score_{m}": float(v) for m, v in means.items()},
+                     "cross_modality_spearman": float(np.nanmean(off)) if off.size else np.nan})
+    return pd.DataFrame(rows)
+
+
+def plot_training_curves(history: pd.DataFrame, title: str | None = None) -> Figure:
+    """Training loss and validation mIoU per epoch, one line per run (``history`` has ``stack, run``).
+
+    Losses of runs with different loss functions (e.g. CLAIRE's RIFT) are not on one scale."""
+    stacks = list(dict.fromkeys(history["stack"]))
+    fig, axes = plt.subplots(2, len(stacks), figsize=(5.4 * len(stacks), 6.2), constrained_layout=True,
+                             squeeze=False, sharex="col")
+    for j, stack in enumerate(stacks):
+        d = history[history["stack"] == stack]
+        for i, (col, label) in enumerate((("train_loss", "training loss (each run's own loss)"),
+                                          ("val_miou", "validation mIoU (0-1)"))):
+            ax = axes[i, j]
+            sns.lineplot(data=d, x="epoch", y=col, hue="run", marker="o", ax=ax, palette="colorblind")
+            ax.set_ylabel(label)
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=7)
+            if i == 0:
+                ax.set_title(stack)
+    if title:
+        fig.suptitle(title)
+    return fig
