@@ -14,14 +14,6 @@ SEN1FLOODS11 = {"s1": 2, "s2": 13}
 EOLEARN = {"s2_t1": 13, "s2_t2": 13, "dem": 1}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: one thread is faster on a shared 2-core runner than two."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 SUBSETS = [
     (SEN1FLOODS11, ["not_water", "water"]),

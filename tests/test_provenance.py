@@ -23,7 +23,7 @@ def test_record_and_manifest(tmp_path, monkeypatch):
     assert m["files"]["out/t.csv"]["sha256"] == sha256_file("out/t.csv")
     assert m["files"]["out/t.csv"]["rule"] == "r1" and m["files"]["out/t.csv"]["seed"] == 7
     assert m["files"]["out/t.csv"]["inputs"] == {"in.csv": sha256_file("in.csv")}
-    assert m["rules"]["r1"]["wall_time_s"] == 1.235
+    assert m["jobs"]["r1"]["wall_time_s"] == 1.235 and m["jobs"]["r1"]["rule"] == "r1"
     assert m["packages"]["torch"] and m["packages"]["xarray"]
     json.dumps(m)  # serialisable
 

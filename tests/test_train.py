@@ -33,13 +33,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PROFILE = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def cubes():

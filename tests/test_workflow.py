@@ -64,4 +64,4 @@ def test_smoke_dag_end_to_end(tmp_path):
     for f in tables + figures:
         rel = str(Path(f).relative_to(ROOT)) if Path(f).is_relative_to(ROOT) else f
         assert rel in manifest["files"], f"{f} not in the manifest"
-        assert manifest["files"][rel]["rule"] in manifest["rules"]
+        assert manifest["files"][rel]["job"] in manifest["jobs"]

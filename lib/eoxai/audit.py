@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import shutil
 import subprocess
 import sys
@@ -184,7 +183,7 @@ def manifest_records(manifest: dict[str, Any]) -> set[str]:
     """Provenance records of a manifest, relative to its results folder."""
     base = str(manifest.get("results_dir", ""))
     recs = set()
-    for rule in manifest.get("rules", {}).values():
+    for rule in manifest.get("jobs", {}).values():
         if rule.get("record"):
             rel = relative_to_results(rule["record"], base)
             recs.add(rel if rel is not None else rule["record"])

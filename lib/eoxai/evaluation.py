@@ -30,7 +30,7 @@ from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
-from eoxai.metrics import confusion_table, per_class_table, scores, summary_row, tile_confusion
+from eoxai.metrics import confusion_table, per_class_table, summary_row, tile_confusion
 from eoxai.stats import mean_ci, paired_test
 from eoxai.tiles import TileDataset
 from eoxai.train import RunSpec, expected_meta, influence_table, predict_tiles

@@ -5,9 +5,12 @@ merges the records of a whole run into ``manifest.json``::
 
     {"profile", "seed", "results_dir", "created", "git": {"commit", "dirty"}, "python", "platform",
      "device", "packages": {name: version},
-     "rules": {rule: {"notebook", "wall_time_s", "parameters", ...}},
-     "files": {path: {"sha256", "bytes", "rule", "notebook", "inputs": {path: sha256},
+     "jobs": {job: {"rule", "notebook", "wall_time_s", "parameters", ...}},
+     "files": {path: {"sha256", "bytes", "rule", "job", "notebook", "inputs": {path: sha256},
                       "profile", "seed"}}}
+
+A *job* is one run of a rule, named after its record file (``02_training_seed0``): a rule with
+wildcards runs several jobs.
 
 Paths are relative to the working directory the pipeline runs in (the repository root).
 """
@@ -119,17 +122,19 @@ def write_record(
 def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: str | None = None,
                    seed: int | None = None) -> dict[str, Any]:
     """Merge rule records into the manifest described in the module docstring."""
-    rules: dict[str, Any] = {}
+    jobs: dict[str, Any] = {}
     files: dict[str, Any] = {}
     for rec_path in sorted(map(str, records)):
         rec = json.loads(Path(rec_path).read_text())
-        rules[rec["rule"]] = {k: rec[k] for k in ("notebook", "wall_time_s", "parameters", "device", "finished")}
-        rules[rec["rule"]]["record"] = rec_path
+        job = Path(rec_path).stem
+        jobs[job] = {k: rec[k] for k in ("rule", "notebook", "wall_time_s", "parameters", "device", "finished")}
+        jobs[job]["record"] = rec_path
         for out, digest in rec["outputs"].items():
             files[out] = {
                 "sha256": digest,
                 "bytes": Path(out).stat().st_size if Path(out).exists() else None,
                 "rule": rec["rule"],
+                "job": job,
                 "notebook": rec["notebook"],
                 "inputs": rec["inputs"],
                 "profile": rec["profile"],
@@ -145,8 +150,8 @@ def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: 
         "platform": platform.platform(),
         "device": device_description(),
         "packages": package_versions(),
-        "total_wall_time_s": round(sum(r["wall_time_s"] for r in rules.values()), 3),
-        "rules": dict(sorted(rules.items())),
+        "total_wall_time_s": round(sum(r["wall_time_s"] for r in jobs.values()), 3),
+        "jobs": dict(sorted(jobs.items())),
         "files": dict(sorted(files.items())),
     }
 
@@ -162,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     manifest = build_manifest(a.records, results_dir=a.results_dir, profile=a.profile, seed=a.seed)
     Path(a.out).write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"manifest: {len(manifest['files'])} files from {len(manifest['rules'])} rules -> {a.out}")
+    print(f"manifest: {len(manifest['files'])} files from {len(manifest['jobs'])} jobs -> {a.out}")
     return 0
 
 

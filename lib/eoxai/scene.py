@@ -38,7 +38,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
-from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
+from eoxai.xai.checks import check_eval_mode, check_inputs
 
 # --------------------------------------------------------------------------------------------
 # model

@@ -36,8 +36,7 @@ rule train:
         seed=r"\d+",
     threads: 1
     shell:
-        # a rule name per seed keeps the seeds apart in the manifest
-        notebook_cmd("--set 'seeds=[{wildcards.seed}]' --rule {rule}_seed{wildcards.seed}")
+        notebook_cmd("--set 'seeds=[{wildcards.seed}]'")
 
 
 EVAL_TABLES = ["ablation", "ablation_tests", "evaluation_baseline", "evaluation_runs", "evaluation_per_class",
