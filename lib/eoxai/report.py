@@ -105,17 +105,17 @@ def collect_facts(
     """
     r, c = (int(tile[0]), int(tile[1]))
     key = {"stack": stack, "tile_row": r, "tile_col": c}
-    facts = [Fact("stack", stack, "xai_faithfulness", "stack", key, None),
-             Fact("tile_row", r, "xai_faithfulness", "tile_row", key, None),
-             Fact("tile_col", c, "xai_faithfulness", "tile_col", key, None)]
     faith = tables["xai_faithfulness"]
     rows = faith[(faith["stack"] == stack) & (faith["tile_row"] == r) & (faith["tile_col"] == c)]
     if rows.empty:
         raise ReportError(f"tile {tile} of {stack!r} is not among the scorecard's instances")
-    target = str(rows["class"].iloc[0])
-    facts.append(Fact("class", target, "xai_faithfulness", "class", key, None))
-    first = rows["method"].iloc[0]
-    facts.append(fact(tables, "score", "xai_faithfulness", "score", {**key, "method": first}))
+    first = {**key, "method": rows["method"].iloc[0]}
+    facts = [fact(tables, "stack", "xai_faithfulness", "stack", first, None),
+             fact(tables, "tile_row", "xai_faithfulness", "tile_row", first, None),
+             fact(tables, "tile_col", "xai_faithfulness", "tile_col", first, None),
+             fact(tables, "class", "xai_faithfulness", "class", first, None),
+             fact(tables, "score", "xai_faithfulness", "score", first)]
+    target = str(facts[3].value)
 
     occ = tables["modality_occlusion_tiles"]
     occ_key = {**key, "replacement": occlusion_replacement}
