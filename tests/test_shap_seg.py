@@ -224,6 +224,8 @@ def test_band_group_table_on_real_tiles_keeps_predicted_classes_only():
     model = BandModel(27, tiles.class_names, used=eolearn_groups()["s2_t2"])
     result = band_group_shap(model, tiles.images, eolearn_groups(), class_names=tiles.class_names)
     table = band_group_table(result, tiles.origins)
+    one_by_one = band_group_shap(model, tiles.images, eolearn_groups(), class_names=tiles.class_names, batch_size=8)
+    np.testing.assert_allclose(one_by_one["shap"].values, result["shap"].values, atol=1e-6)  # batching is exact
     assert set(table["modality"]) == {"s2_t1", "s2_t2", "dem"}
     assert (table["region_pixels"] > 0).all()
     # the model ignores s2_t1 and dem: their Shapley values are exactly zero

@@ -62,7 +62,8 @@ class SegmentationScorer:
     """A model for shap: NHWC numpy images ``(N, H, W, C)`` -> class scores ``(N, K)`` numpy.
 
     The score of class ``c`` is the mean logit (``kind='logit'``) or softmax probability of ``c``
-    over ``regions[c]`` ``(K, H, W)`` (set per instance; default: all pixels). Images go through
+    over ``regions[c]`` (``(K, H, W)`` for all images, or ``(N, K, H, W)`` one per image; set per
+    instance; default: all pixels). Images go through
     the model under ``torch.inference_mode`` in chunks of ``batch_size``. ``evaluations`` counts
     the images scored and ``seconds`` the time spent in the model (for throughput figures).
     """
@@ -88,6 +89,8 @@ class SegmentationScorer:
             for i in range(0, len(x), self.batch_size):
                 logits = self.model(x[i:i + self.batch_size].to(self.device))
                 regions = self.regions if self.regions is not None else torch.ones(logits.shape[1:], dtype=torch.bool)
+                if regions.ndim == 4 and regions.shape[0] == len(x) > 1:  # one region set per image
+                    regions = regions[i:i + self.batch_size]
                 out.append(region_mean(regions, self.kind)(logits).cpu())
         self.seconds += time.perf_counter() - start
         self.evaluations += len(x)
@@ -258,6 +261,8 @@ def explain_partition(
     score = np.full((b, k), np.nan)
     evals = np.zeros(b, dtype=np.int64)
     nhwc = images.permute(0, 2, 3, 1).cpu().numpy()
+    scorer.regions = regions.bool()
+    f_x = scorer.scores(images).numpy()  # f(image) of every sample in one batch, checked against shap's sum
     for i in tqdm(range(b), desc="partition SHAP", disable=not progress):
         scorer.regions = regions[i].bool()
         targets = classes if classes is not None else top_classes(regions[i], top_k)
@@ -272,7 +277,7 @@ def explain_partition(
         v = np.asarray(expl.values[0]).reshape(masker.n_features, len(targets))
         values[i, targets] = np.moveaxis(masker.to_pixels(v), -1, 0)
         base[i, targets] = np.asarray(expl.base_values[0]).reshape(-1)
-        score[i, targets] = scorer(nhwc[i:i + 1])[0, targets]
+        score[i, targets] = f_x[i, targets]
     scorer.regions = None
     coords = {"sample": np.arange(b), "class": names}
     return xr.Dataset(
@@ -378,15 +383,19 @@ def band_group_shap(
     base = torch.as_tensor(baseline, dtype=images.dtype, device=images.device)
     base = base.view(-1, 1, 1) if base.ndim == 1 else base
     weights = shapley_matrix(n)
+    full_base = base.expand_as(images[0])
+    per_batch = max(1, batch_size // 2**n)  # tiles whose coalitions fill one batch
     v_all, pixels = [], []
-    for i in range(b):
-        x = images[i]
-        scorer.regions = (regions[i] if regions is not None else _predict_regions(scorer, x[None])[0]).bool()
-        check_mask(scorer.regions, (1, scorer.regions.shape[0], h, w), what="regions")
-        pixels.append(scorer.regions.flatten(1).sum(1).cpu().numpy())
-        batch = torch.where(keep, x[None], base.expand_as(x)[None].expand(2**n, -1, -1, -1))
-        v_all.append(scorer.scores(batch).double().numpy())  # (2^n, K)
-    v = np.stack(v_all)  # (B, 2^n, K)
+    for start in range(0, b, per_batch):
+        x = images[start:start + per_batch]
+        reg = (regions[start:start + per_batch] if regions is not None else _predict_regions(scorer, x)).bool()
+        check_mask(reg, (len(x), reg.shape[1], h, w), what="regions")
+        pixels.append(reg.flatten(2).sum(2).cpu().numpy())
+        batch = torch.where(keep[None], x[:, None], full_base[None, None]).flatten(0, 1)  # (t * 2^n, C, H, W)
+        scorer.regions = reg.repeat_interleave(2**n, dim=0)
+        v_all.append(scorer.scores(batch).double().numpy().reshape(len(x), 2**n, -1))
+    scorer.regions = None
+    v = np.concatenate(v_all)  # (B, 2^n, K)
     k = v.shape[-1]
     cls = list(class_names) if class_names is not None else [str(j) for j in range(k)]
     phi = np.einsum("gj,bjk->bkg", weights, v)
@@ -400,7 +409,7 @@ def band_group_shap(
             "keep_one": (("sample", "class", "group"), np.moveaxis(v[:, singles] - empty[:, None, :], 1, 2)),
             "score": (("sample", "class"), full),
             "base_value": (("sample", "class"), empty),
-            "region_pixels": (("sample", "class"), np.stack(pixels)),
+            "region_pixels": (("sample", "class"), np.concatenate(pixels)),
         },
         coords={"sample": np.arange(b), "class": cls, "group": names},
         attrs={"method": "exact Shapley values over band groups (all coalitions)", "evaluations_per_sample": 2**n},
