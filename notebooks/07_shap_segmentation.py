@@ -151,5 +151,5 @@ for stack in stacks:
           f"is {rho:.2f}.")
     for cls, grp in summary[summary["stack"] == stack].groupby("class"):
         top = grp.loc[grp["mean_shap"].idxmax()]
-        print(f"  '{cls}' ({int(top['tiles'])} tiles): {top['modality']} contributes most on average "
+        print(f"  '{cls}' ({int(top['tiles'])} tiles): {top['modality']} has the largest mean Shapley value "
               f"({top['mean_shap']:+.3f} logit; leave-one-out {top['mean_leave_one_out']:+.3f}).")

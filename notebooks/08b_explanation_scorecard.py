@@ -145,10 +145,11 @@ for stack in stacks:
     print(f"  Randomisation check (Spearman |map| trained vs randomised < {sanity_threshold}): passed by "
           f"{', '.join(passed) or 'none'}; the random control scores "
           f"{c['randomisation_spearman_abs'].get('random', float('nan')):.2f}.")
-    agree = tables["agreement"][tables["agreement"]["stack"] == stack].groupby("level")[["spearman", "kendall"]].mean()
+    agree = (tables["agreement"][tables["agreement"]["stack"] == stack]
+             .groupby("level").agg(spearman=("spearman", "mean"), kendall=("kendall", "mean"), n=("n", "first")))
     for level, row in agree.iterrows():
-        print(f"  Mean agreement between methods on {level} rankings: Spearman {row['spearman']:.2f}, "
-              f"Kendall {row['kendall']:.2f}.")
+        print(f"  Mean agreement between methods on {level} rankings ({int(row['n'])} {level} features): "
+              f"Spearman {row['spearman']:.2f}, Kendall {row['kendall']:.2f}.")
     if real["seed_stability_spearman"].notna().any():
         st = real["seed_stability_spearman"]
         print(f"  Across training seeds the most stable maps are {st.idxmax()}'s (Spearman {st.max():.2f}), the "

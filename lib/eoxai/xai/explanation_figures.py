@@ -132,13 +132,15 @@ def plot_scorecard(card: pd.DataFrame, title: str = "") -> Figure:
               ("seed_stability_spearman", "Spearman between training seeds\n(higher = more stable)")]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), constrained_layout=True)
     hue = "stack" if "stack" in card else None
-    for ax, (col, label) in zip(axes, panels, strict=True):
-        sns.barplot(data=card, x="method", y=col, hue=hue, ax=ax,
+    for i, (ax, (col, label)) in enumerate(zip(axes, panels, strict=True)):
+        sns.barplot(data=card, x="method", y=col, hue=hue, ax=ax, legend=i == len(panels) - 1,
                     palette=plots.class_colours(card[hue].nunique()) if hue else None)
         ax.set_ylabel(label, fontsize=8)
         ax.set_xlabel("")
         ax.tick_params(axis="x", rotation=30)
         ax.axhline(0, color="grey", lw=0.6)
+    if hue:
+        sns.move_legend(axes[-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=hue)
     fig.suptitle(title or "explanation scorecard")
     return fig
 
