@@ -228,7 +228,8 @@ def randomize_model(model: nn.Module, seed: int = 0) -> nn.Module:
     """
     rand = copy.deepcopy(model)
     before = {n: p.detach().clone() for n, p in rand.named_parameters()}
-    with torch.random.fork_rng(devices=[]):
+    cuda = sorted({p.device.index or 0 for p in rand.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=cuda):
         torch.manual_seed(seed)
         for module in rand.modules():
             reset = getattr(module, "reset_parameters", None)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from eoxai.xai.checks import check_mask
+
 
 def mean_softmax(logits: torch.Tensor, target: int | torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     """Spatial mean (``reduce='mean'``) or sum of ``softmax(logits)[:, target]``; ``(B, K, H, W)`` -> ``(B,)``.
@@ -92,8 +94,6 @@ def region_mean(regions: torch.Tensor, kind: str = "logit") -> Callable[[torch.T
     counts = weights.sum(dim=(2, 3)).clamp_min(1.0)
 
     def reduce(logits: torch.Tensor) -> torch.Tensor:
-        from eoxai.xai.checks import check_mask
-
         check_mask(regions, logits.shape, what="regions")
         scores = logits.softmax(dim=1) if kind == "probability" else logits
         w = weights.to(scores.device, scores.dtype)
