@@ -231,7 +231,13 @@ def explain_partition(
     evenly over its pixels, so a map sums to the block total; NaN for classes not explained for
     that sample), ``base_value`` and ``score`` ``(sample, class)`` (f(blurred image), f(image)):
     ``shap.sum((y, x)) == score - base_value`` (Owen values are efficient), ``evaluations``
-    (model evaluations per sample) and ``region`` ``(sample, class, y, x)`` (the pixels scored).
+    (model evaluations per sample, at most ``max_evals``) and ``region`` ``(sample, class, y, x)``
+    (the pixels scored).
+
+    Features are ``block`` x ``block`` squares; ``max_evals`` must be at least
+    :func:`min_evals` of their number (else :class:`MaxEvalsError`). ``seed`` fixes shap's
+    tie-breaking, so a rerun gives the same values. ``scorer`` (optional) is the
+    :class:`SegmentationScorer` to use, e.g. to read its evaluation counts.
     """
     check_eval_mode(model)
     check_inputs(model, images)
