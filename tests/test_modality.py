@@ -90,7 +90,8 @@ def test_band_groups_follow_the_checkpoint_modalities():
 
 
 def test_unknown_modality_name_is_a_clear_error():
-    with pytest.raises(ModalityError, match=r"modality name\(s\) \['s1'\] not in the data; it has \['s2_t1', 's2_t2', 'dem'\]"):
+    with pytest.raises(ModalityError,
+                       match=r"modality name\(s\) \['s1'\] not in the data; it has \['s2_t1', 's2_t2', 'dem'\]"):
         select_groups(eolearn_groups(), ["s2_t1", "s1"])
     occl = pd.DataFrame({"tile_row": [0, 0], "tile_col": [0, 0], "modality": ["s2", "dem"], "influence": [1.0, 0.0]})
     head = pd.DataFrame({"tile_row": [0], "tile_col": [0], "modality": ["sar"], "score": [0.5]})

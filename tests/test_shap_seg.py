@@ -81,7 +81,8 @@ def test_exact_band_group_shap_matches_captum_shapley_values(tiny):
         mask[0, bands] = i
     forward = ScalarOutput(model, region_mean(regions[0]))
     for k in range(3):
-        ref = ShapleyValues(forward).attribute(image, baselines=0.0, target=k, feature_mask=mask.expand(1, 5, 8, 8).contiguous())
+        ref = ShapleyValues(forward).attribute(image, baselines=0.0, target=k,
+                                               feature_mask=mask.expand(1, 5, 8, 8).contiguous())
         expected = [float(ref[0, bands[0], 0, 0]) for bands in GROUPS.values()]
         np.testing.assert_allclose(result["shap"].isel(sample=0, **{"class": k}).values, expected, atol=1e-10)
 

@@ -138,7 +138,8 @@ def collect_facts(
     att = tables["xai_attributions"]
     bands = att[(att["stack"] == stack) & (att["tile_row"] == r) & (att["tile_col"] == c)
                 & (att["method"] == band_method) & (att["level"] == "band")]
-    for i, (_, b) in enumerate(bands.sort_values("attribution", ascending=False, kind="stable").head(n_bands).iterrows()):
+    top = bands.sort_values("attribution", ascending=False, kind="stable").head(n_bands)
+    for i, (_, b) in enumerate(top.iterrows()):
         bkey = {**key, "method": band_method, "level": "band", "feature": b["feature"]}
         facts += [Fact(f"band{i + 1}", str(b["feature"]), "xai_attributions", "feature", bkey, None),
                   fact(tables, f"band{i + 1}.value", "xai_attributions", "attribution", bkey, digits=3)]

@@ -38,7 +38,8 @@ rule modality_influence:
         record=f"{R}/provenance/08_modality_influence.json",
         tables=expand(f"{R}/tables/modality_{{t}}.csv",
                       t=["occlusion_iou", "occlusion_tiles", "occlusion_ranking", "influence_agreement"]),
-        figures=expand(f"{R}/figures/modality_{{stack}}_{{kind}}.png", stack=XAI_STACKS, kind=["occlusion", "influence"]),
+        figures=expand(f"{R}/figures/modality_{{stack}}_{{kind}}.png", stack=XAI_STACKS,
+                       kind=["occlusion", "influence"]),
     threads: 1
     shell:
         notebook_cmd(XAI_SETS)

@@ -129,12 +129,14 @@ def explain(
             return Attribution(occ[0].mean(0).detach().double().cpu().numpy())
         ablation = FeatureAblation(forward)
         per_band = ablation.attribute(image, baselines=0.0, target=target,
-                                      feature_mask=torch.arange(c, device=image.device).view(1, c, 1, 1).expand(1, c, h, w),
+                                      feature_mask=torch.arange(c, device=image.device).view(1, c, 1, 1)
+                                      .expand(1, c, h, w),
                                       perturbations_per_eval=settings.batch_size)[0, :, 0, 0]
         per_group = ablation.attribute(image, baselines=0.0, target=target, feature_mask=group_mask.expand(1, c, h, w),
                                        perturbations_per_eval=settings.batch_size)[0, :, 0, 0]
         mods = {g: float(per_group[list(b)[0]]) for g, b in groups.items()}
-        return Attribution(occ[0].mean(0).detach().double().cpu().numpy(), per_band.detach().double().cpu().numpy(), mods)
+        return Attribution(occ[0].mean(0).detach().double().cpu().numpy(),
+                           per_band.detach().double().cpu().numpy(), mods)
     if method == "shap":
         part = explain_partition(model, image, classes=[target], regions=regions[None],
                                  block=settings.cell(h, settings.shap_grid),

@@ -51,7 +51,8 @@ def plot_shap_maps(result: xr.Dataset, images: torch.Tensor, bands: Sequence[str
                 region = result["region"].sel(sample=i, **{"class": c}).values.astype(float)
                 if 0 < region.sum() < region.size:
                     ax.contour(region, levels=[0.5], colors="black", linewidths=0.7)
-            s, b = float(result["score"].sel(sample=i, **{"class": c})), float(result["base_value"].sel(sample=i, **{"class": c}))
+            sel = {"sample": i, "class": c}
+            s, b = float(result["score"].sel(sel)), float(result["base_value"].sel(sel))
             ax.set_title(f"SHAP for '{c}'\nf(x)={s:.2f}, f(blur)={b:.2f}", fontsize=8)
             fig.colorbar(im, ax=ax, shrink=0.75, label="SHAP per pixel (logit)")
         for ax in axes[i]:

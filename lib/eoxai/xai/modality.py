@@ -83,7 +83,8 @@ def replacement(
 def occlude(images: torch.Tensor, bands: Sequence[int], how: str, **kw: object) -> torch.Tensor:
     """A copy of ``images`` ``(N, C, H, W)`` with ``bands`` replaced (see :func:`replacement`)."""
     out = images.clone()
-    out[:, list(bands)] = replacement(how, tuple(images.shape), bands, **kw).to(images.device, images.dtype)  # type: ignore[arg-type]
+    values = replacement(how, tuple(images.shape), bands, **kw)  # type: ignore[arg-type]
+    out[:, list(bands)] = values.to(images.device, images.dtype)
     return out
 
 
@@ -102,7 +103,8 @@ def iou_from_confusion(cm: torch.Tensor) -> np.ndarray:
     return torch.where(union > 0, tp / union.clamp_min(1), torch.nan).cpu().numpy()
 
 
-def _predict(model: nn.Module, x: torch.Tensor, batch_size: int, embed: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _predict(model: nn.Module, x: torch.Tensor, batch_size: int,
+             embed: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
     preds, embs = [], []
     with torch.inference_mode():
         for i in range(0, len(x), batch_size):
@@ -173,7 +175,8 @@ def modality_occlusion(
                 tile_iou = iou_from_confusion(confusion(pred[i], masks[i], k))
                 present = ~np.isnan(clean_iou_tile[i])
                 m_clean = float(np.nanmean(clean_iou_tile[i])) if present.any() else np.nan
-                m_occ = float(np.nanmean(np.where(present, np.nan_to_num(tile_iou), np.nan))) if present.any() else np.nan
+                m_occ = (float(np.nanmean(np.where(present, np.nan_to_num(tile_iou), np.nan)))
+                         if present.any() else np.nan)
                 for c, cname in enumerate(class_names):
                     tile_rows.append({
                         "tile_row": origins[i][0], "tile_col": origins[i][1], "modality": name, "replacement": how,
@@ -185,7 +188,8 @@ def modality_occlusion(
     return pd.DataFrame(split_rows), pd.DataFrame(tile_rows)
 
 
-def occlusion_influence(tiles: pd.DataFrame, replacement_name: str = "mean", measure: str = "miou_drop") -> pd.DataFrame:
+def occlusion_influence(tiles: pd.DataFrame, replacement_name: str = "mean",
+                        measure: str = "miou_drop") -> pd.DataFrame:
     """Per tile and modality, the occlusion-derived influence: ``measure`` under ``replacement_name``.
 
     ``tiles`` is the tile-level table of :func:`modality_occlusion`; returns columns
