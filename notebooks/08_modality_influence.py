@@ -40,6 +40,7 @@ reference_seed = 0
 replacements = ["zeros", "mean", "uniform", "normal"]
 influence_replacement = "mean"
 influence_measure = "miou_drop"
+head_score_means_less_influence = True
 batch_size = 16
 
 # %%
@@ -121,7 +122,8 @@ for stack in stacks:
 # %% [markdown]
 # ## Learned influence (influence head) vs occlusion-derived influence
 # The influence head outputs, for each occluded modality, a score that is higher when that
-# modality mattered *less*, so its influence is `1 - score`. The occlusion-derived influence of a
+# modality mattered *less*, so its influence is `1 - score` (parameter
+# `head_score_means_less_influence`). The occlusion-derived influence of a
 # modality on a tile is the drop in that tile's mIoU under the training-mean replacement.
 
 # %%
@@ -130,7 +132,7 @@ agreements = []
 for stack in stacks:
     occl = occlusion_influence(per_tile[per_tile["stack"] == stack], influence_replacement, influence_measure)
     h = head[(head["stack"] == stack) & (head["seed"] == reference_seed)]
-    merged, agg = influence_agreement(occl, h)
+    merged, agg = influence_agreement(occl, h, higher_score_means_less_influence=head_score_means_less_influence)
     agreements.append({"stack": stack, "seed": reference_seed, "occlusion_measure": influence_measure,
                        "occlusion_replacement": influence_replacement, **agg})
     show(plots.savefig(plot_influence(merged, title=f"{stack}: learned vs occlusion-derived influence"),
