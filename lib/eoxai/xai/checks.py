@@ -67,3 +67,36 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         convs = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)][-5:]
         raise KeyError(f"layer {layer!r} not found in {type(model).__name__}; last conv layers: {convs}")
     return modules[layer]
+
+
+class MaskShapeError(EoxaiError, ValueError):
+    """A pixel mask (region, label) does not have the shape of the model's output."""
+
+
+class ModalityError(EoxaiError, KeyError):
+    """A modality (band group) name is not in the data or the model."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+def check_mask(mask: torch.Tensor, output_shape: tuple[int, ...] | torch.Size, what: str = "mask") -> None:
+    """Raise :class:`MaskShapeError` unless ``mask``'s last two dims equal ``output_shape``'s ``(H, W)``
+    and, when ``mask`` has a class dim (``(K, H, W)`` or ``(B, K, H, W)``), K matches too."""
+    out = tuple(output_shape)
+    m = tuple(mask.shape)
+    if len(m) < 2 or m[-2:] != out[-2:]:
+        raise MaskShapeError(f"{what} has shape {m}; the model's output is {out}: expected (..., {out[-2]}, {out[-1]})")
+    if len(m) >= 3 and len(out) >= 3 and m[-3] != out[-3]:
+        raise MaskShapeError(f"{what} has {m[-3]} class planes; the model has {out[-3]} classes")
+    if len(m) == 4 and len(out) == 4 and m[0] not in (1, out[0]):
+        raise MaskShapeError(f"{what} is for {m[0]} samples; the batch has {out[0]}")
+
+
+def check_modalities(names: Iterable[str], known: Iterable[str]) -> list[str]:
+    """Return ``names`` as a list; :class:`ModalityError` naming any not in ``known``."""
+    names, known = list(names), list(known)
+    bad = [n for n in names if n not in known]
+    if bad:
+        raise ModalityError(f"modality name(s) {bad} not in the data; it has {known}")
+    return names

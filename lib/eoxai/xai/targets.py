@@ -16,6 +16,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from eoxai.xai.checks import check_mask
+
 
 def mean_softmax(logits: torch.Tensor, target: int | torch.Tensor, reduce: str = "mean") -> torch.Tensor:
     """Spatial mean (``reduce='mean'``) or sum of ``softmax(logits)[:, target]``; ``(B, K, H, W)`` -> ``(B,)``.
@@ -62,3 +64,39 @@ class ScalarOutput(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.reduce(self.model(x))
+
+
+def predicted_regions(logits: torch.Tensor) -> torch.Tensor:
+    """The pixels predicted as each class: one-hot argmax of ``logits`` ``(B, K, H, W)`` -> bool ``(B, K, H, W)``."""
+    if logits.ndim != 4:
+        raise ValueError(f"segmentation logits must be (B, K, H, W), got {tuple(logits.shape)}")
+    k = logits.shape[1]
+    return torch.nn.functional.one_hot(logits.argmax(dim=1), k).permute(0, 3, 1, 2).bool()
+
+
+def region_mean(regions: torch.Tensor, kind: str = "logit") -> Callable[[torch.Tensor], torch.Tensor]:
+    """A ``reduce`` for :class:`ScalarOutput`: the mean logit (or softmax probability) of each class
+    ``c`` over its own region ``regions[:, c]``; logits ``(B, K, H, W)`` -> ``(B, K)``.
+
+    ``regions`` is a bool mask ``(K, H, W)`` shared by the whole batch (e.g. one instance expanded
+    by captum's perturbations) or ``(B, K, H, W)``; typically :func:`predicted_regions` of the
+    unperturbed input, so the region stays fixed while the input is perturbed. A class with an
+    empty region scores 0. This is the "score of class c over its predicted pixels" target of
+    pytorch-grad-cam's ``SemanticSegmentationTarget`` (Gildenblat et al.), as a mean.
+    """
+    if kind not in ("logit", "probability"):
+        raise ValueError(f"kind must be 'logit' or 'probability', not {kind!r}")
+    if regions.ndim == 3:
+        regions = regions[None]
+    if regions.ndim != 4:
+        raise ValueError(f"regions must be (K, H, W) or (B, K, H, W), got {tuple(regions.shape)}")
+    weights = regions.float()
+    counts = weights.sum(dim=(2, 3)).clamp_min(1.0)
+
+    def reduce(logits: torch.Tensor) -> torch.Tensor:
+        check_mask(regions, logits.shape, what="regions")
+        scores = logits.softmax(dim=1) if kind == "probability" else logits
+        w = weights.to(scores.device, scores.dtype)
+        return (scores * w).sum(dim=(2, 3)) / counts.to(scores.device, scores.dtype)
+
+    return reduce

@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08b · Evaluating the explanations: faithfulness, sanity, agreement, stability
+#
+# None of the seeds checks its explanations. Here Grad-CAM, Integrated Gradients, occlusion and
+# partition SHAP (plus a random map as the chance reference) explain the **same** test tiles and
+# the **same** scalar - the mean softmax probability of the tile's main class over the region the
+# model predicts for it - and each method is scored on:
+#
+# * **faithfulness**: deletion and insertion curves and their areas (Petsiuk et al. 2018, RISE):
+#   pixels are removed (set to the training mean) or revealed (onto a blurred copy) in the
+#   method's order; a faithful map makes the score fall fast (small deletion area) and rise fast
+#   (large insertion area);
+# * **sanity**: the model-parameter randomisation test (Adebayo et al. 2018): the same
+#   explanation of a copy of the model with every weight re-initialised must look different
+#   (low Spearman correlation of |attribution|); the random map, which ignores the model, is the
+#   negative control and must fail;
+# * **agreement**: Spearman and Kendall correlations between the methods' rankings of pixels, of
+#   bands (IG vs band-ablation occlusion) and of modalities (IG, occlusion, exact SHAP);
+# * **stability**: the same correlations between explanations of models trained with different
+#   seeds (notebook 02).
+#
+# Then a **per-sample report** (CLAIRE's idea, without a hosted language model): a short text for
+# one test tile whose every number is read from the result tables written here and by notebooks
+# 07-08.
+
+# %% tags=["parameters"]
+profile = "quick"
+seed = 20261123
+data_dir = "../data"
+results_dir = "../results"
+device = "cpu"
+threads = 2
+stacks = ["sen1floods11", "eolearn"]
+reference_seed = 0
+training_seeds = [0, 1, 2]
+n_instances = 2
+methods = ["gradcam", "ig", "occlusion", "shap", "random"]
+gradcam_layer = "decoder.blocks.2"
+ig_steps = 32
+occlusion_grid = 8
+shap_grid = 8
+shap_blur = 9
+shap_max_evals = 160
+curve_steps = 16
+batch_size = 32
+sanity_threshold = 0.5
+report_instance = 0
+
+# %%
+from pathlib import Path
+
+import pandas as pd
+from IPython.display import Image, Markdown, display
+
+from eoxai import plots
+from eoxai.checkpoint import load_checkpoint
+from eoxai.fusion import read_cube
+from eoxai.report import collect_facts, facts_table, narrate
+from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
+from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
+from eoxai.xai.instances import load_tiles, pick_tiles
+from eoxai.xai.modality import band_groups
+
+seed_everything(seed)
+configure_torch(threads)
+dev = select_device(device)
+R = Path(results_dir)
+for sub in ("tables", "figures", "reports"):
+    (R / sub).mkdir(parents=True, exist_ok=True)
+settings = MethodSettings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlusion_grid=occlusion_grid,
+                          shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
+                          batch_size=batch_size, kind="probability")
+
+
+def show(path):
+    display(Image(filename=str(path)))
+
+
+# %% [markdown]
+# ## Explain the same tiles with every method, for the reference model, a randomised copy and every training seed
+# The tiles are the seeded choice of notebook 07 (the tiles with the most labelled classes).
+
+# %%
+seeds = list(dict.fromkeys([reference_seed, *training_seeds]))
+tables: dict[str, list[pd.DataFrame]] = {}
+for stack in stacks:
+    models = {}
+    for s in seeds:
+        models[s], meta = load_checkpoint(R / "models" / stack / f"manet_mit-all-seed{s}.pt")
+        models[s].to(dev)
+    tiles = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), "test", meta["tile_size"])
+    chosen = tiles.subset(pick_tiles(tiles.masks, n_instances, seed))
+    result = evaluate_explanations(models, reference_seed, chosen.images.to(dev), band_groups(meta["modalities"]),
+                                   band_names=tiles.bands, class_names=tiles.class_names, origins=chosen.origins,
+                                   methods=methods, settings=settings, steps=curve_steps, seed=seed)
+    for name, df in result.items():
+        tables.setdefault(name, []).append(df.assign(stack=stack))
+tables = {k: pd.concat(v)[["stack", *[c for c in v[0].columns if c != "stack"]]] for k, v in tables.items()}
+for name, df in tables.items():
+    df.to_csv(R / "tables" / f"xai_{name}.csv", index=False, float_format="%.6g")
+
+card = scorecard(tables, sanity_threshold=sanity_threshold)
+card.to_csv(R / "tables" / "xai_scorecard.csv", index=False, float_format="%.6g")
+card.round(3)
+
+# %% [markdown]
+# ## Figures: the scorecard, the curves, the agreement between methods
+
+# %%
+show(plots.savefig(plot_scorecard(card, title=f"explanation scorecard ({n_instances} test tiles per stack, "
+                                              f"{len(seeds)} training seeds)"), R / "figures" / "xai_scorecard.png"))
+show(plots.savefig(plot_curves(tables["curves"]), R / "figures" / "xai_deletion_insertion.png"))
+show(plots.savefig(plot_agreement(tables["agreement"], "spatial"), R / "figures" / "xai_agreement.png"))
+
+# %% [markdown]
+# ## Headline
+# Faithfulness is ranked by insertion area minus deletion area; the random map sets the bar.
+
+# %%
+for stack in stacks:
+    c = card[card["stack"] == stack].set_index("method")
+    real = c.drop(index="random", errors="ignore")
+    best = real["insertion_minus_deletion"].idxmax()
+    rand = c["insertion_minus_deletion"].get("random")
+    beat = real.index[real["insertion_minus_deletion"] > rand].tolist() if rand is not None else []
+    print(f"{stack}: the most faithful method is {best} (insertion - deletion area "
+          f"{real.loc[best, 'insertion_minus_deletion']:+.3f}"
+          + (f"; random map {rand:+.3f}" if rand is not None else "") + f"); {len(beat)} of {len(real)} methods "
+          f"beat the random map{': ' + ', '.join(beat) if beat else ''}.")
+    passed = real.index[real["sanity_passed"]].tolist()
+    print(f"  Randomisation check (Spearman |map| trained vs randomised < {sanity_threshold}): passed by "
+          f"{', '.join(passed) or 'none'}; the random control scores "
+          f"{c['randomisation_spearman_abs'].get('random', float('nan')):.2f}.")
+    agree = (tables["agreement"][tables["agreement"]["stack"] == stack]
+             .groupby("level").agg(spearman=("spearman", "mean"), kendall=("kendall", "mean"), n=("n", "first")))
+    for level, row in agree.iterrows():
+        print(f"  Mean agreement between methods on {level} rankings ({int(row['n'])} {level} features): "
+              f"Spearman {row['spearman']:.2f}, Kendall {row['kendall']:.2f}.")
+    if real["seed_stability_spearman"].notna().any():
+        st = real["seed_stability_spearman"]
+        print(f"  Across training seeds the most stable maps are {st.idxmax()}'s (Spearman {st.max():.2f}), the "
+              f"least stable {st.idxmin()}'s ({st.min():.2f}).")
+    else:
+        print("  Stability across training seeds needs at least two seeds' models (profile: 02_training.seeds).")
+
+# %% [markdown]
+# ## Per-sample report
+# Every number below is read from a result table (`results/tables/*.csv`, as written to disk) by
+# `eoxai.report.collect_facts`; `report_facts.csv` lists each fact with its table, column and row.
+# `eoxai.report.narrate(facts, generate=...)` can hand the same facts to a local language model
+# (off by default); its numbers are then checked against the facts in the same way.
+
+# %%
+names = ["modality_occlusion_tiles", "shap_band_groups", "xai_faithfulness", "xai_attributions", "xai_agreement"]
+saved = {n: pd.read_csv(R / "tables" / f"{n}.csv") for n in names}
+all_facts = []
+for stack in stacks:
+    inst = saved["xai_faithfulness"][saved["xai_faithfulness"]["stack"] == stack][["tile_row", "tile_col"]]
+    tile = tuple(inst.drop_duplicates().iloc[report_instance])
+    facts = collect_facts(saved, stack, tile)
+    text, unsupported = narrate(facts)
+    assert not unsupported, f"numbers without a source in the report: {unsupported}"
+    (R / "reports" / f"sample_report_{stack}.md").write_text(f"# {stack}: test tile {tile}\n\n{text}\n")
+    all_facts.append(facts_table(facts, stack=stack))
+    display(Markdown(f"**{stack}**\n\n" + text.replace("\n", "\n\n")))
+pd.concat(all_facts).to_csv(R / "tables" / "report_facts.csv", index=False)
