@@ -76,6 +76,11 @@ include: "workflow/rules/scene.smk"  # 10 scene-level SHAP
 include: "workflow/rules/audit.smk"  # reviewer audit
 
 
+localrules:
+    all,
+    manifest,
+
+
 rule all:
     default_target: True
     input:

@@ -17,7 +17,7 @@ def test_profiles_load_and_share_their_notebook_sections(repo_root, name):
     assert cfg["profile"] == name
     quick = load_profile("quick", repo_root / "config")
     assert set(cfg["notebooks"]) == set(quick["notebooks"])  # same notebooks in every profile
-    notebooks = {p.stem for p in (repo_root / "notebooks").glob("[0-9][0-9]_*.ipynb")}
+    notebooks = {p.stem for p in (repo_root / "notebooks").glob("[0-9][0-9]*_*.ipynb")}
     assert notebooks <= set(cfg["notebooks"])
 
 

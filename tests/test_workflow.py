@@ -23,7 +23,7 @@ def test_dry_run_lists_every_notebook(profile, tmp_path):
     out = run_snakemake("-n", "--cores", "2", "--forceall", "--printshellcmds",
                         "--config", f"profile={profile}", f"results_dir={tmp_path}")
     assert out.returncode == 0, out.stderr[-3000:]
-    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+    for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
         assert f"notebooks/{nb.name}" in out.stdout, f"no rule runs {nb.name}"
     assert "manifest" in out.stdout
 
@@ -55,7 +55,7 @@ def test_smoke_dag_end_to_end(tmp_path):
         assert p.is_file(), f"declared output {f} missing"
         assert p.stat().st_size > 0, f"declared output {f} is empty"
     notebooks = sorted((results / "notebooks").glob("*.ipynb"))
-    assert [p.name for p in notebooks] == [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    assert [p.name for p in notebooks] == [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))]
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["profile"] == "smoke"
     tables = [f for f in declared if f.endswith(".csv")]
