@@ -336,3 +336,38 @@ def test_profiles_define_a_valid_study(profile):
         assert config.patch_sizes == (1, 3, 5, 7, 9) and config.instances == 3
     if profile == "paper":
         assert config.patch_sizes == tuple(range(5, 22, 2)) and config.instances == 5
+
+
+def test_split_jobs_fill_the_cache_the_notebook_reads(tmp_path, repo_root, monkeypatch):
+    """A (model, size) job computes exactly the cells the notebook's full grid then finds cached."""
+    import json
+
+    from eoxai.config import load_profile, notebook_parameters
+    from eoxai.hyperspectral.study import (
+        StudyConfig,
+        grid_cells,
+        load_tile_set,
+        main,
+        prepare_study,
+        run_grid,
+    )
+
+    monkeypatch.chdir(repo_root)
+    p = notebook_parameters(load_profile("smoke"), "09_patch_size_hyperopt")
+    model, size = next(iter(p["models"])), p["patch_sizes"][-1]
+    done = tmp_path / "done.json"
+    assert main(["--profile", "smoke", "--model", model, "--size", str(size), "--cache", str(tmp_path),
+                 "--done", str(done)]) == 0
+    marked = json.loads(done.read_text())
+    assert len(marked) == p["instances"] and not any(marked.values())
+    config = StudyConfig.from_params(
+        patch_sizes=p["patch_sizes"], instances=p["instances"], models=p["models"], train=p.get("train"),
+        ig=p.get("ig"), train_per_class=p.get("train_per_class"), explain_per_class=p.get("explain_per_class", 10),
+        explain_split=p.get("explain_split", "validation"), seed=p["seed"],
+    )
+    data = prepare_study(load_tile_set(p["dataset"], p["data_dir"], p.get("prisma"), p["seed"]), p["classes"], config)
+    cells = [c for c in grid_cells(config) if c.model == model and c.patch_size == size]
+    again = run_grid(data, config, tmp_path, progress=False, only=cells)
+    assert all(r["cached"] for r in again.values())
+    with pytest.raises(KeyError, match="not in the profile's grid"):
+        main(["--profile", "smoke", "--model", model, "--size", "99", "--cache", str(tmp_path), "--done", str(done)])

@@ -11,10 +11,31 @@ HSI_DATA = (
     else [f"{DATA}/{_prisma['file']}", *(f"{DATA}/{p}" for p in _prisma.get("labels", []))]
 )
 
+# With `split_jobs: true` (the paper profile) every (model, patch size) pair of the grid is its
+# own job, so a cluster trains them in parallel; the notebook then reads the cached cells.
+HSI_SPLIT = bool(HSI.get("split_jobs", False))
+HSI_CELLS = [f"{R}/interim/patch_size/done-{m}-p{p}.json" for m in HSI["models"] for p in HSI["patch_sizes"]]
+
+
+rule patch_size_cells:
+    input:
+        data=HSI_DATA,
+    output:
+        done=f"{R}/interim/patch_size/done-{{model}}-p{{size}}.json",
+    wildcard_constraints:
+        model=r"[a-z0-9]+",
+        size=r"\d+",
+    threads: 1
+    shell:
+        f"{PY} -m eoxai.hyperspectral.study --profile {PROFILE_FILE} --model {{wildcards.model}} "
+        f"--size {{wildcards.size}} --cache {R}/interim/patch_size --done {{output.done}} --threads {{threads}}"
+
+
 rule patch_size:
     input:
         nb="notebooks/09_patch_size_hyperopt.ipynb",
         data=HSI_DATA,
+        cells=HSI_CELLS if HSI_SPLIT else [],
     output:
         nb=f"{R}/notebooks/09_patch_size_hyperopt.ipynb",
         record=f"{R}/provenance/09_patch_size_hyperopt.json",

@@ -198,18 +198,25 @@ def cell_fingerprint(data: StudyData, cell: Cell, config: StudyConfig) -> str:
     return config_hash({"cell": asdict(cell), "config": cfg, "data": data.fingerprint()})
 
 
+def grid_cells(config: StudyConfig) -> list[Cell]:
+    """Every (model, patch size, instance) cell of the grid, in a fixed order."""
+    return [Cell(m, p, i) for m in config.models for p in config.patch_sizes for i in range(config.instances)]
+
+
 def run_grid(data: StudyData, config: StudyConfig, cache_dir: str | Path, progress: bool = True,
-             ) -> dict[Cell, dict[str, Any]]:
+             only: Sequence[Cell] | None = None) -> dict[Cell, dict[str, Any]]:
     """Run every (model, patch size, instance) cell, reusing cached cells whose fingerprint matches.
 
     Each finished cell is written at once to ``cache_dir/<model>-p<size>-i<k>.pt``, so an
-    interrupted run resumes where it stopped. A tqdm bar counts cells (``progress=False`` hides it).
+    interrupted run resumes where it stopped, and cells computed by separate jobs (see
+    :func:`main`) are picked up. ``only`` restricts the run to some cells. A tqdm bar counts cells
+    (``progress=False`` hides it).
     """
     from tqdm import tqdm
 
     cache = Path(cache_dir)
     cache.mkdir(parents=True, exist_ok=True)
-    cells = [Cell(m, p, i) for m in config.models for p in config.patch_sizes for i in range(config.instances)]
+    cells = grid_cells(config) if only is None else list(only)
     results: dict[Cell, dict[str, Any]] = {}
     bar = tqdm(cells, desc="patch-size grid", unit="cell", disable=not progress, mininterval=1.0)
     for cell in bar:
@@ -437,3 +444,48 @@ def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = 
                                                 if r.concentration_agrees else "the two explanation metrics pick different sizes."))
         out.append(text)
     return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Compute the grid cells of one (model, patch size) into the cache: one cluster job per pair.
+
+    ``python -m eoxai.hyperspectral.study --profile config/paper.yaml --model vit --size 7
+    --cache results/paper/interim/patch_size --done MARKER.json``. The data, the configuration and
+    hence every cell's fingerprint are those notebook 09 builds from the same profile, so the
+    notebook then finds these cells in the cache and only summarises.
+    """
+    import argparse
+    import json
+
+    from eoxai.config import load_profile, notebook_parameters
+    from eoxai.runtime import configure_torch, seed_everything, select_device
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--profile", required=True)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--size", type=int, required=True)
+    ap.add_argument("--cache", required=True)
+    ap.add_argument("--done", required=True, help="JSON marker written when the cells are cached")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args(argv)
+    p = notebook_parameters(load_profile(a.profile), "09_patch_size_hyperopt")
+    seed_everything(p["seed"])
+    configure_torch(a.threads)
+    config = StudyConfig.from_params(
+        patch_sizes=p["patch_sizes"], instances=p["instances"], models=p["models"], train=p.get("train"),
+        ig=p.get("ig"), train_per_class=p.get("train_per_class"), explain_per_class=p.get("explain_per_class", 10),
+        explain_split=p.get("explain_split", "validation"), seed=p["seed"],
+    )
+    if a.model not in config.models or a.size not in config.patch_sizes:
+        raise KeyError(f"({a.model}, {a.size}) is not in the profile's grid: models {list(config.models)}, "
+                       f"sizes {list(config.patch_sizes)}")
+    ds = load_tile_set(p.get("dataset", "enmap"), p["data_dir"], p.get("prisma"), p["seed"])
+    data = prepare_study(ds, p["classes"], config, device=select_device(p.get("device", "cpu")))
+    cells = [c for c in grid_cells(config) if c.model == a.model and c.patch_size == a.size]
+    results = run_grid(data, config, a.cache, only=cells)
+    Path(a.done).write_text(json.dumps({c.key: bool(r.get("cached")) for c, r in results.items()}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
