@@ -56,6 +56,8 @@ def test_unbatched_fallback_and_target_subset_agree(model64, tiles):
     full = gc.attribute(tiles)
     loop = AllClassGradCAM(model64, "decoder.blocks.3", batched=False).attribute(tiles, target=[2, 0])
     assert torch.allclose(loop, full[:, [2, 0]], atol=1e-10)
+    chunked = AllClassGradCAM(model64, "decoder.blocks.3", batch_size=1).attribute_all(tiles)
+    assert torch.allclose(chunked.cams, full, atol=1e-10) and chunked.logits.shape[0] == 2
     one = gc.attribute(tiles, target=1, upsample=None)
     assert one.shape[1] == 1 and one.shape[-1] < 32  # the decoder block works at a coarser resolution
 

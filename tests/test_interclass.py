@@ -57,6 +57,24 @@ def test_magnitude_disagrees_with_counts_when_mass_and_count_differ():
     assert set(interclass.to_long(shares, "magnitude").columns) >= {"variant", "target", "region", "positive"}
 
 
+def test_sign_matches_prediction():
+    cams, pred = hand_case()
+    share = interclass.sign_matches_prediction(cams, pred, NAMES)
+    # 'a': positive on 3 of 4 'a' pixels and on all 4 'b' pixels -> 3 of 8 agree
+    assert share["a"] == pytest.approx(3 / 8) and share["b"] == pytest.approx(5 / 8) and share["c"] == 0.0
+
+
+def test_two_class_logits_layer_cam_sign_is_the_prediction(sen1floods11_cube):
+    """With two classes and the softmax-sum target, the logits-layer CAM of c is a positive multiple of z_c - z_other."""
+    ds = TileDataset(sen1floods11_cube, "test", 64)
+    x = torch.stack([ds[i]["image"][:, :32, :32] for i in range(3)])
+    torch.manual_seed(1)
+    model = build_model("manet_mit", {"s1": 2, "s2": 13}, ["not_water", "water"], "b0").eval()
+    r = AllClassGradCAM(model, "segmentation_head.0").attribute_all(x)
+    share = interclass.sign_matches_prediction(r.cams, r.logits.argmax(1), ["not_water", "water"])
+    assert (share > 0.999).all()
+
+
 def test_valid_mask_restricts_pixels():
     cams, pred = hand_case()
     valid = np.zeros_like(pred, bool)

@@ -34,6 +34,8 @@ def test_groups_bands_and_modalities(real):
     groups = spectral.band_groups(bands, MODALITIES)
     assert groups["s1.VV"] == [0] and groups["s1"] == [0, 1] and groups["s2"] == list(range(2, 15))
     assert len(groups) == 17
+    kinds = spectral.group_kinds({**groups, "VV only": [0]}, bands)
+    assert kinds["s1.VV"] == "band" and kinds["s1"] == "modality" and kinds["VV only"] == "modality"
     with pytest.raises(BandCountError):
         spectral.band_groups(bands, {"s1": 2, "s2": 12})
 

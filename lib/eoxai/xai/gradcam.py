@@ -174,6 +174,7 @@ class AllClassGradCAM:
     score: the scalar target per class (``'softmax_sum'``, the seed's; ``'softmax_mean'``;
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
     batched: one ``vmap``-ed backward pass for all classes (True) or one per class.
+    batch_size: images per forward pass (None: the whole batch at once).
 
     ``attribute(inputs, target=None)`` returns ``(B, n, H, W)`` maps for the ``n`` classes in
     ``target`` (an int, a list of ints, or None for all ``K``), in that order. Use
@@ -181,20 +182,29 @@ class AllClassGradCAM:
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None,
-                 score: str | ScoreFn = "softmax_sum", batched: bool = True) -> None:
+                 score: str | ScoreFn = "softmax_sum", batched: bool = True, batch_size: int | None = None) -> None:
         self.model = model
         self.layer = last_conv_layer(model) if layer is None else layer
         resolve_layer(model, self.layer)  # fail early on a bad name
         self.score = score
         self.batched = batched
+        self.batch_size = batch_size
 
     def attribute_all(self, inputs: torch.Tensor, target: int | Iterable[int] | None = None,
                       mask: torch.Tensor | None = None, relu_attributions: bool = False,
                       upsample: Literal["nearest", "bilinear"] | None = "nearest") -> GradCAMResult:
-        """CAMs, scores and logits of one pass (see :func:`gradcam_all_classes`)."""
-        classes = [target] if isinstance(target, int) else target
-        return gradcam_all_classes(self.model, self.layer, inputs, classes, self.score, mask,
-                                   relu_attributions, upsample, self.batched)
+        """CAMs, scores and logits (see :func:`gradcam_all_classes`), ``batch_size`` images per pass."""
+        classes = [target] if isinstance(target, int) else (None if target is None else list(target))
+        step = self.batch_size or max(len(inputs), 1)
+        parts = [
+            gradcam_all_classes(self.model, self.layer, inputs[i:i + step], classes, self.score,
+                                None if mask is None else mask[i:i + step], relu_attributions, upsample, self.batched)
+            for i in range(0, max(len(inputs), 1), step)
+        ]
+        if len(parts) == 1:
+            return parts[0]
+        return GradCAMResult(cams=torch.cat([p.cams for p in parts]), scores=torch.cat([p.scores for p in parts]),
+                             logits=torch.cat([p.logits for p in parts]), classes=parts[0].classes)
 
     def attribute(self, inputs: torch.Tensor, target: int | Iterable[int] | None = None,
                   mask: torch.Tensor | None = None, relu_attributions: bool = False,

@@ -37,12 +37,17 @@ def _matrix(values: np.ndarray, class_names: Sequence[str], name: str, **attrs: 
                         name=name, attrs=dict(attrs))
 
 
-def _check(cams: np.ndarray, pred: np.ndarray, class_names: Sequence[str]) -> None:
+def _prepare(cams: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray, class_names: Sequence[str],
+             valid: torch.Tensor | np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Arrays ``(N, K, H, W)``, ``(N, H, W)``, bool ``(N, H, W)`` (all True if None), shapes checked."""
+    cams, pred = _np(cams), _np(pred)
     k = len(class_names)
     if cams.ndim != 4 or cams.shape[1] != k:
         raise ValueError(f"cams must be (N, K={k}, H, W) for all classes, got {cams.shape}")
     if pred.shape != (cams.shape[0], *cams.shape[2:]):
         raise ValueError(f"predictions {pred.shape} do not match the maps' (N, H, W) {(cams.shape[0], *cams.shape[2:])}")
+    valid = np.ones(pred.shape, bool) if valid is None else _np(valid).astype(bool)
+    return cams, pred, valid
 
 
 def sign_counts(
@@ -63,10 +68,8 @@ def sign_counts(
     ``negative`` pixel counts ``(target, region)`` and ``images`` ``(target,)``: the number of
     images in which each class was explained.
     """
-    cams, pred = _np(cams), _np(pred)
-    _check(cams, pred, class_names)
+    cams, pred, valid = _prepare(cams, pred, class_names, valid)
     k = len(class_names)
-    valid = np.ones(pred.shape, bool) if valid is None else _np(valid).astype(bool)
     lab = None if label is None else _np(label)
     pos = np.zeros((k, k), np.int64)
     neg = np.zeros((k, k), np.int64)
@@ -117,24 +120,42 @@ def magnitude_shares(
     ``negative`` likewise with ``max(-CAM_c, 0)``. Rows sum to 1 (0 where a class has no mass).
     Shapes as :func:`sign_counts`. Also returns the raw masses ``positive_mass``/``negative_mass``.
     """
-    cams, pred = _np(cams).astype(np.float64), _np(pred)
-    _check(cams, pred, class_names)
+    cams, pred, valid = _prepare(cams, pred, class_names, valid)
+    cams = cams.astype(np.float64)
     k = len(class_names)
-    valid = np.ones(pred.shape, bool) if valid is None else _np(valid).astype(bool)
     onehot = np.stack([(pred == r) & valid for r in range(k)], axis=1).astype(np.float64)  # (N, K, H, W)
     pos_mass = np.einsum("nchw,nrhw->cr", np.clip(cams, 0, None), onehot)
     neg_mass = np.einsum("nchw,nrhw->cr", np.clip(-cams, 0, None), onehot)
 
-    def share(m: np.ndarray) -> np.ndarray:
-        total = m.sum(axis=1, keepdims=True)
-        return np.divide(m, total, out=np.zeros_like(m), where=total > 0)
-
+    pos, neg = _matrix(pos_mass, class_names, "positive_mass"), _matrix(neg_mass, class_names, "negative_mass")
     return xr.Dataset({
-        "positive": _matrix(share(pos_mass), class_names, "positive"),
-        "negative": _matrix(share(neg_mass), class_names, "negative"),
-        "positive_mass": _matrix(pos_mass, class_names, "positive_mass"),
-        "negative_mass": _matrix(neg_mass, class_names, "negative_mass"),
+        "positive": row_shares(pos).rename("positive"), "negative": row_shares(neg).rename("negative"),
+        "positive_mass": pos, "negative_mass": neg,
     }, attrs={"method": "Interclass-Grad-CAM magnitude shares"})
+
+
+def sign_matches_prediction(
+    cams: torch.Tensor | np.ndarray,
+    pred: torch.Tensor | np.ndarray,
+    class_names: Sequence[str],
+    valid: torch.Tensor | np.ndarray | None = None,
+) -> pd.Series:
+    """Per class ``c``: the share of pixels where ``CAM_c > 0`` exactly where ``c`` is predicted.
+
+    1.0 means the sign of the map only restates the prediction (as happens at the logits layer
+    of a two-class model with the softmax-sum target, where ``CAM_c`` is proportional to
+    ``z_c - z_other``), so sign counts cannot show evidence across regions.
+    """
+    cams, pred, valid = _prepare(cams, pred, class_names, valid)
+    share = [float(((cams[:, c] > 0) == (pred == c))[valid].mean()) for c in range(len(class_names))]
+    return pd.Series(share, index=[str(c) for c in class_names], name="sign_matches_prediction")
+
+
+def row_shares(matrix: xr.DataArray) -> xr.DataArray:
+    """Each target's row divided by its sum over regions (0 where the row is empty)."""
+    m = matrix.astype(float)
+    total = m.sum("region")
+    return (m / total.where(total > 0)).fillna(0.0)
 
 
 def compare_variants(counts: xr.Dataset, shares: xr.Dataset) -> pd.DataFrame:
@@ -143,11 +164,11 @@ def compare_variants(counts: xr.Dataset, shares: xr.Dataset) -> pd.DataFrame:
     Both positive-evidence matrices as row shares (``count_share`` = positive pixels of ``c`` in
     region ``k`` / all positive pixels of ``c``; ``mass_share`` from :func:`magnitude_shares`),
     their difference, each cell's rank within its row under each variant, and whether the two
-    variants name a different top region for the target.
+    variants name a different top region for the target; ``images``: in how many images the
+    target was explained (present in label or prediction).
     """
-    pos = counts["positive"].astype(float)
-    total = pos.sum("region")
-    count_share = (pos / total.where(total > 0)).fillna(0.0)
+    pos = counts["positive"]
+    count_share = row_shares(pos)
     df = pd.DataFrame({
         "target": np.repeat(pos.target.values, pos.sizes["region"]),
         "region": np.tile(pos.region.values, pos.sizes["target"]),
@@ -160,6 +181,8 @@ def compare_variants(counts: xr.Dataset, shares: xr.Dataset) -> pd.DataFrame:
     top_c = df.loc[df.groupby("target")["count_share"].idxmax(), ["target", "region"]].set_index("target")["region"]
     top_m = df.loc[df.groupby("target")["mass_share"].idxmax(), ["target", "region"]].set_index("target")["region"]
     df["top_region_differs"] = df["target"].map(top_c != top_m)
+    if "images" in counts:
+        df["images"] = df["target"].map(counts["images"].to_series())
     return df
 
 
@@ -214,12 +237,16 @@ def plot_heatmaps(matrices: dict[str, xr.DataArray], title: str | None = None) -
 
     n = len(matrices)
     k = max(m.sizes["target"] for m in matrices.values())
-    fig, axes = plt.subplots(1, n, figsize=(1.2 + 0.9 * k * n + 1.5 * n, 0.8 + 0.7 * k), squeeze=False,
-                             constrained_layout=True)
-    for ax, (name, m) in zip(axes[0], matrices.items(), strict=True):
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (2.6 + 0.75 * k), nrows * (1.6 + 0.6 * k)),
+                             squeeze=False, constrained_layout=True)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax, (name, m) in zip(axes.ravel(), matrices.items()):
         signed = float(m.min()) < 0
         sns.heatmap(m.to_pandas(), ax=ax, annot=True, fmt=".2f", cmap=DIVERGING if signed else SEQUENTIAL,
-                    vmin=-1 if signed else 0, vmax=1, square=True, cbar_kws={"shrink": 0.7, "label": name},
+                    vmin=-1 if signed else 0, vmax=1, square=True, cbar_kws={"shrink": 0.7, "label": "(1)"},
                     annot_kws={"fontsize": 7})
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("predicted region k")

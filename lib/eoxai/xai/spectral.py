@@ -21,7 +21,7 @@ the score effect (change of the explained score) per group and class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import numpy as np
@@ -33,7 +33,7 @@ from torch import nn
 
 from eoxai.errors import BandCountError
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
-from eoxai.xai.gradcam import ScoreFn, gradcam_all_classes, last_conv_layer
+from eoxai.xai.gradcam import AllClassGradCAM, ScoreFn, last_conv_layer
 from eoxai.xai.maps import modality_of_bands
 
 Mode = Literal["keep", "drop"]
@@ -56,6 +56,12 @@ def band_groups(bands: Sequence[str], modalities: Mapping[str, int] | None = Non
         for name in modalities:
             groups.setdefault(str(name), [i for i, m in enumerate(mods) if m == name])
     return groups
+
+
+def group_kinds(groups: Mapping[str, Sequence[int]], bands: Sequence[str]) -> dict[str, str]:
+    """``'band'`` for a group named after a band, ``'modality'`` otherwise (a single-band DEM is both)."""
+    names = set(map(str, bands))
+    return {g: "band" if g in names else "modality" for g in groups}
 
 
 def baseline_values(band_mean: Sequence[float], band_std: Sequence[float], kind: str) -> torch.Tensor:
@@ -92,11 +98,6 @@ def perturb(inputs: torch.Tensor, bands: Sequence[int], mode: Mode, baseline: fl
     return torch.where(sel, inputs, base) if mode == "keep" else torch.where(sel, base, inputs)
 
 
-def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
-
-
 class SpectralGradCAM:
     """Grad-CAM of every class under band/modality perturbations, batched over groups and images.
 
@@ -117,16 +118,9 @@ class SpectralGradCAM:
         self.batch_size = int(batch_size)
         self.class_names = list(class_names) if class_names is not None else getattr(model, "class_names", None)
 
-    def _cams(self, x: torch.Tensor, classes: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        cams, scores = [], []
-        for s in _chunks(x.shape[0], self.batch_size):
-            r = gradcam_all_classes(self.model, self.layer, x[s], classes, self.score)
-            cams.append(r.cams)
-            scores.append(r.scores)
-        return torch.cat(cams), torch.cat(scores)
-
     def attribute(self, inputs: torch.Tensor, groups: Mapping[str, Sequence[int]], mode: Mode = "keep",
-                  baseline: float | torch.Tensor = 0.0, target: int | Sequence[int] | None = None) -> xr.Dataset:
+                  baseline: float | torch.Tensor = 0.0, target: int | Sequence[int] | None = None,
+                  kinds: Mapping[str, str] | None = None) -> xr.Dataset:
         """CAMs and scores of every class for each perturbed group, plus the two references.
 
         inputs ``(B, C, H, W)``; groups name -> band indices (:func:`band_groups`); baseline a
@@ -137,7 +131,8 @@ class SpectralGradCAM:
             cam_input, score_input        (sample, class[, y, x])  unperturbed input
             cam_baseline, score_baseline  (sample, class[, y, x])  every band at the baseline
 
-        with coordinates ``group``, ``kind`` ('band' for one band, else 'group'), ``bands``
+        with coordinates ``group``, ``kind`` (from ``kinds``, e.g. :func:`group_kinds`; default
+        'band' for a one-band group, else 'modality'), ``bands``
         (the group's band indices as text), ``class`` and attrs ``mode``, ``reference``.
         """
         check_eval_mode(self.model)
@@ -159,12 +154,15 @@ class SpectralGradCAM:
         classes = check_targets(range(n_classes) if target is None else target, n_classes)
         perturbed = torch.cat([perturb(inputs, groups[g], mode, base.view(-1)) for g in names]
                               + [inputs, base.expand_as(inputs)])
-        cams, scores = self._cams(perturbed, classes)
+        r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=self.batch_size).attribute_all(
+            perturbed, classes)
+        cams, scores = r.cams, r.scores
         g = len(names)
         cams = cams.view(g + 2, b_count, len(classes), *cams.shape[-2:]).cpu().numpy()
         scores = scores.view(g + 2, b_count, len(classes)).cpu().numpy()
         cls_names = [str(self.class_names[i]) if self.class_names else str(i) for i in classes]
-        coords = {"group": names, "kind": ("group", ["band" if len(groups[n]) == 1 else "group" for n in names]),
+        kind = [kinds[n] if kinds else ("band" if len(groups[n]) == 1 else "modality") for n in names]
+        coords = {"group": names, "kind": ("group", kind),
                   "bands": ("group", [",".join(str(int(i)) for i in groups[n]) for n in names]),
                   "sample": np.arange(b_count), "class": cls_names, "class_index": ("class", classes)}
         ds = xr.Dataset(
@@ -238,27 +236,125 @@ def violin_values(ds: xr.Dataset, cls: str, kind: str = "band", clip: float = 1.
 
 def plot_violins(ds: xr.Dataset, classes: Sequence[str] | None = None, kind: str = "band", seed: int = 0,
                  title: str | None = None, max_pixels: int = 2000) -> Figure:
-    """One panel per class, one violin per band (seed's Spectral-Grad-CAM figure), values as :func:`violin_values`."""
+    """One panel per class, one violin per band (seed's Spectral-Grad-CAM figure), values as :func:`violin_values`.
+
+    Violins show the density (width-normalised), the quartiles (white ticks) and the median (black).
+    """
+    import matplotlib.pyplot as plt
+
+    from eoxai.plots import class_colours
+
+    classes = [str(c) for c in (classes if classes is not None else ds["class"].values)]
+    names = [str(g) for g, k in zip(ds["group"].values, ds["kind"].values, strict=True) if k == kind]
+    fig, axes = plt.subplots(1, len(classes), figsize=(2.2 + 3.0 * len(classes), 1.2 + 0.28 * len(names)),
+                             sharey=True, squeeze=False, constrained_layout=True)
+    colours = class_colours(len(ds["class"]))
+    pos = np.arange(len(names))[::-1]
+    for ax, cls in zip(axes[0], classes, strict=True):
+        df = violin_values(ds, cls, kind=kind, seed=seed, max_pixels=max_pixels)
+        data = [df.loc[df["group"] == g, "value"].to_numpy() for g in names]
+        flat = [d if np.ptp(d) > 0 else d + np.linspace(-1e-3, 1e-3, len(d)) for d in data]  # KDE needs spread
+        parts = ax.violinplot(flat, positions=pos, orientation="horizontal", widths=0.85, showextrema=False)
+        colour = colours[list(map(str, ds["class"].values)).index(cls)]
+        for body in parts["bodies"]:
+            body.set_facecolor(colour)
+            body.set_edgecolor("black")
+            body.set_linewidth(0.4)
+            body.set_alpha(0.85)
+        q = np.array([np.percentile(d, [25, 50, 75]) for d in data])
+        ax.scatter(q[:, [0, 2]].ravel(), np.repeat(pos, 2), marker="|", color="white", s=30, zorder=3)
+        ax.scatter(q[:, 1], pos, marker="d", color="black", s=12, zorder=3)
+        ax.axvline(0, color="black", lw=0.6)
+        ax.set_xlim(-1.05, 1.05)
+        ax.set_yticks(pos, names)
+        ax.set_xlabel("Grad-CAM / peak |Grad-CAM| of input (1)")
+        ax.set_title(f"class '{cls}'", fontsize=9)
+    axes[0, 0].set_ylabel(kind)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def setting_agreement(table: pd.DataFrame, by: str = "cam_effect_rel") -> pd.DataFrame:
+    """Do the perturbations and baselines rank the bands alike? Spearman correlations of ``by``.
+
+    ``table``: :func:`spectral_table` rows with a ``baseline`` column (and optionally ``stack``).
+    For each (stack,) class: ``keep vs drop`` at each baseline and ``<b1> vs <b2> baseline`` for
+    each mode, over single bands. Columns ``[stack,] class, comparison, setting, spearman``.
+    """
+    from scipy.stats import spearmanr
+
+    keys = [k for k in ("stack",) if k in table.columns]
+    bands = table[table["kind"] == "band"]
+    rows = []
+    for key, t in bands.groupby([*keys, "class"], sort=False):
+        wide = t.pivot_table(index="group", columns=["baseline", "mode"], values=by)
+        bases = list(dict.fromkeys(t["baseline"]))
+        modes = list(dict.fromkeys(t["mode"]))
+        pairs = [(f"{modes[0]} vs {modes[1]}", b, (b, modes[0]), (b, modes[1])) for b in bases if len(modes) == 2]
+        pairs += [(f"{bases[0]} vs {bases[1]} baseline", m, (bases[0], m), (bases[1], m)) for m in modes if len(bases) == 2]
+        for comparison, setting, a, b in pairs:
+            rho = spearmanr(wide[a], wide[b]).statistic if wide[a].std() > 0 and wide[b].std() > 0 else np.nan
+            rows.append({**dict(zip([*keys, "class"], key if isinstance(key, tuple) else (key,), strict=True)),
+                         "comparison": comparison, "setting": setting, "spearman": float(rho)})
+    return pd.DataFrame(rows)
+
+
+def _settings(table: pd.DataFrame) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(zip(table["baseline"], table["mode"], strict=True)))
+
+
+def plot_effect_heatmap(table: pd.DataFrame, kind: str = "band", by: str = "cam_effect_rel",
+                        title: str | None = None) -> Figure:
+    """Group x class heatmap of ``by``, one panel per (baseline, mode) setting of ``table``."""
+    import matplotlib.pyplot as plt
+
+    from eoxai.plots import SEQUENTIAL
+
+    t = table[table["kind"] == kind]
+    settings = _settings(t)
+    groups = list(dict.fromkeys(t["group"]))
+    classes = list(dict.fromkeys(t["class"]))
+    vmax = float(t[by].quantile(0.98)) or None
+    fig, axes = plt.subplots(1, len(settings), figsize=(1.5 + (0.55 * len(classes) + 1.4) * len(settings),
+                                                        1.4 + 0.26 * len(groups)),
+                             sharey=True, squeeze=False, constrained_layout=True)
+    for i, (ax, (base, mode)) in enumerate(zip(axes[0], settings, strict=True)):
+        s = t[(t["baseline"] == base) & (t["mode"] == mode)]
+        wide = s.pivot(index="group", columns="class", values=by).loc[groups, classes]
+        im = ax.imshow(wide.to_numpy(), cmap=SEQUENTIAL, vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
+        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
+        ax.set_yticks(range(len(groups)), groups)
+        ax.set_title(f"{mode}, baseline '{base}'", fontsize=9)
+        ax.set_xlabel("class")
+    axes[0, 0].set_ylabel(kind)
+    fig.colorbar(im, ax=axes[0, -1], label=f"{by} (1)", shrink=0.8)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_group_bars(table: pd.DataFrame, by: str = "cam_effect_rel", title: str | None = None) -> Figure:
+    """Bars of ``by`` per modality group (``kind == 'modality'``) and class, one panel per setting."""
     import matplotlib.pyplot as plt
     import seaborn as sns
 
     from eoxai.plots import class_colours
 
-    classes = [str(c) for c in (classes if classes is not None else ds["class"].values)]
-    n_groups = int((ds["kind"].values == kind).sum())
-    fig, axes = plt.subplots(1, len(classes), figsize=(2.2 + 3.2 * len(classes), 1.2 + 0.28 * n_groups),
-                             sharey=True, squeeze=False, constrained_layout=True)
-    colours = class_colours(len(ds["class"]))
-    for ax, cls in zip(axes[0], classes, strict=True):
-        df = violin_values(ds, cls, kind=kind, seed=seed, max_pixels=max_pixels)
-        colour = colours[list(map(str, ds["class"].values)).index(cls)]
-        sns.violinplot(data=df, x="value", y="group", ax=ax, color=colour, inner="quart", density_norm="width",
-                       cut=0, linewidth=0.6)
-        ax.axvline(0, color="black", lw=0.6)
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_xlabel("Grad-CAM / peak |Grad-CAM| of input (1)")
-        ax.set_ylabel(kind)
-        ax.set_title(f"class '{cls}'", fontsize=9)
+    t = table[table["kind"] == "modality"]
+    settings = _settings(t)
+    classes = list(dict.fromkeys(t["class"]))
+    fig, axes = plt.subplots(1, len(settings), figsize=(1.5 + 3.3 * len(settings), 3.6), sharey=True,
+                             squeeze=False, constrained_layout=True)
+    for i, (ax, (base, mode)) in enumerate(zip(axes[0], settings, strict=True)):
+        s = t[(t["baseline"] == base) & (t["mode"] == mode)]
+        sns.barplot(data=s, x="group", y=by, hue="class", hue_order=classes, palette=class_colours(len(classes)),
+                    ax=ax, legend=i == len(settings) - 1)
+        ax.set_title(f"{mode}, baseline '{base}'", fontsize=9)
+        ax.set_xlabel("modality group")
+        ax.set_ylabel(f"{by} (1)" if i == 0 else "")
+    if axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="class")
     if title:
         fig.suptitle(title)
     return fig
