@@ -142,6 +142,13 @@ for stack, t in bands_table.groupby("stack", sort=False):
         print(f"{stack}, {mode}, baseline {base}: top band per class: "
               + "; ".join(f"{r['class']}: {r.group}" for _, r in top.iterrows())
               + ". Top modality: " + "; ".join(f"{r['class']}: {r.group}" for _, r in topmod.iterrows()) + ".")
+for (stack, base, mode), ds in results.items():
+    if mode == "keep":
+        mass = ds["score_baseline"].sum("sample")
+        share = mass / mass.sum()
+        top = str(share.idxmax("class").values)
+        print(f"{stack}: with every band at the '{base}' baseline (the keep-one reference) the model puts "
+              f"{float(share.max()):.0%} of its softmax mass on '{top}'; keep-one effects are changes from that input.")
 for (stack, comparison), a in agreement.groupby(["stack", "comparison"], sort=False):
     print(f"{stack}: band rankings {comparison}: mean Spearman {a.spearman.mean():.2f} "
           f"(range {a.spearman.min():.2f} to {a.spearman.max():.2f} over classes and settings).")

@@ -62,12 +62,29 @@ def test_seed_occlusion_window_and_per_sample_targets(known, real):
     occ = attribution.occlusion(known, x, [0, 1], bands, perturbations_per_eval=64)  # the seed's (3, 15, 15)
     assert occ.shape == (2, 15, 32, 32) and occ.attrs["window"] == [3, 15, 15]
     assert occ.attrs["evaluations_per_sample"] == attribution.occlusion_evaluations((15, 32, 32), (3, 15, 15), (3, 8, 8))
+    assert occ.attrs["evaluations_per_sample"] == 5 * 4 * 4 + 1  # captum: ceil((32 - 15) / 8) + 1 = 4 windows per axis
     # the first window of bands (VV, VH, B1) holds VH: its occlusion changes the output, the last one's does not
     vh, b12 = float(abs(occ.sel(band="s1.VH")).sum()), float(abs(occ.sel(band="s2.B12")).sum())
     assert b12 < 1e-4 * vh
     # a window-wise constant map: the classes' mean-softmax scores sum to 1, so the attributions cancel
     both = attribution.occlusion(known, x[:1], 0, bands) + attribution.occlusion(known, x[:1], 1, bands)
     np.testing.assert_allclose(both.values, 0.0, atol=1e-6)
+
+
+def test_occlusion_evaluations_match_captum(known, real):
+    """Count the samples captum actually feeds the model."""
+    x, _ = real
+    seen = []
+    counting = torch.nn.Module()
+    counting.forward = lambda inp: (seen.append(len(inp)), known(inp).mean(dim=(2, 3)))[1]
+    from captum.attr import Occlusion
+
+    for window, strides in (((3, 15, 15), (3, 8, 8)), ((1, 32, 32), (1, 32, 32)), ((2, 7, 5), (2, 4, 5))):
+        seen.clear()
+        with torch.no_grad():
+            Occlusion(counting).attribute(x[:1], sliding_window_shapes=window, strides=strides, target=0,
+                                          perturbations_per_eval=7)
+        assert sum(seen) == attribution.occlusion_evaluations((15, 32, 32), window, strides)
 
 
 def test_spatial_map_and_agreement(known, real):

@@ -15,7 +15,7 @@ from a zero baseline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from math import prod
+from math import ceil, prod
 
 import numpy as np
 import pandas as pd
@@ -58,8 +58,12 @@ def _baseline(baseline: float | torch.Tensor, inputs: torch.Tensor) -> float | t
 
 
 def occlusion_evaluations(shape: Sequence[int], window: Sequence[int], strides: Sequence[int]) -> int:
-    """Model evaluations captum's Occlusion needs per sample of ``shape`` ``(C, H, W)`` (windows + 1)."""
-    return prod((s - w) // st + 1 for s, w, st in zip(shape, window, strides, strict=True)) + 1
+    """Model evaluations captum's Occlusion needs per sample of ``shape`` ``(C, H, W)``: windows + 1.
+
+    captum places ``ceil((size - window) / stride) + 1`` windows per dimension (the last one may
+    stick out past the edge), plus one evaluation of the unoccluded input.
+    """
+    return prod(ceil((s - w) / st) + 1 for s, w, st in zip(shape, window, strides, strict=True)) + 1
 
 
 def occlusion(
@@ -118,7 +122,7 @@ def integrated_gradients(
     attr, delta = IntegratedGradients(forward).attribute(
         inputs, baselines=base, target=t, n_steps=n_steps, method=method,
         internal_batch_size=internal_batch_size, return_convergence_delta=True)
-    idx = torch.as_tensor(t if isinstance(t, list) else [t] * inputs.shape[0]).view(-1, 1)
+    idx = torch.as_tensor(t if isinstance(t, list) else [t] * inputs.shape[0], device=inputs.device).view(-1, 1)
     with torch.no_grad():
         out = forward(inputs).gather(1, idx)[:, 0]
         out_base = forward(torch.zeros_like(inputs) + base).gather(1, idx)[:, 0]
