@@ -1,1 +1,65 @@
-# (filled by its issue)
+# 04 Interclass-Grad-CAM, 05 Spectral-Grad-CAM, 06 occlusion vs Integrated Gradients vs Grad-CAM.
+# Each explains the reference model of its stacks (REFERENCE_MODELS, made by rule `train`) on the
+# fused cubes of notebook 01.
+
+
+def _xai_inputs(section):
+    """Notebook inputs shared by the three rules: the fused cubes and reference checkpoints."""
+    stacks = list(NB[section]["stacks"])
+    return {
+        "cubes": [f"{R}/interim/{s}.nc" for s in stacks],
+        "models": [REFERENCE_MODELS[s] for s in stacks],
+    }
+
+
+IC_STACKS = list(NB["04_interclass_gradcam"]["stacks"])
+SP_STACKS = list(NB["05_spectral_gradcam"]["stacks"])
+OIG_STACKS = list(NB["06_occlusion_ig_gradcam"]["stacks"])
+
+
+rule interclass_gradcam:
+    input:
+        nb="notebooks/04_interclass_gradcam.ipynb",
+        **_xai_inputs("04_interclass_gradcam"),
+    output:
+        nb=f"{R}/notebooks/04_interclass_gradcam.ipynb",
+        record=f"{R}/provenance/04_interclass_gradcam.json",
+        tables=expand(f"{R}/tables/interclass_{{t}}.csv", t=["counts", "magnitude", "comparison"]),
+        figures=expand(f"{R}/figures/interclass_{{stack}}_{{kind}}.png", stack=IC_STACKS, kind=["bars", "heatmaps"]),
+    threads: 1
+    shell:
+        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+
+
+rule spectral_gradcam:
+    input:
+        nb="notebooks/05_spectral_gradcam.ipynb",
+        **_xai_inputs("05_spectral_gradcam"),
+    output:
+        nb=f"{R}/notebooks/05_spectral_gradcam.ipynb",
+        record=f"{R}/provenance/05_spectral_gradcam.json",
+        tables=expand(f"{R}/tables/spectral_{{t}}.csv", t=["bands", "agreement"]),
+        figures=expand(f"{R}/figures/spectral_{{stack}}_{{kind}}.png", stack=SP_STACKS,
+                       kind=["violins", "heatmap", "modalities"]),
+    threads: 1
+    shell:
+        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+
+
+rule occlusion_ig_gradcam:
+    input:
+        nb="notebooks/06_occlusion_ig_gradcam.ipynb",
+        **_xai_inputs("06_occlusion_ig_gradcam"),
+    output:
+        nb=f"{R}/notebooks/06_occlusion_ig_gradcam.ipynb",
+        record=f"{R}/provenance/06_occlusion_ig_gradcam.json",
+        tables=expand(f"{R}/tables/occlusion_ig_gradcam_{{t}}.csv", t=["instances", "agreement", "bands"]),
+        figures=expand(f"{R}/figures/occlusion_ig_gradcam_{{stack}}.png", stack=OIG_STACKS),
+    threads: 1
+    shell:
+        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+
+
+for _rule in (rules.interclass_gradcam, rules.spectral_gradcam, rules.occlusion_ig_gradcam):
+    ALL += _rule.output
+    RECORDS.append(_rule.output.record)

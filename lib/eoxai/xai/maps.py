@@ -1,0 +1,73 @@
+"""Attribution maps as labelled :mod:`xarray` objects: band and class names travel with the numbers.
+
+Tensors from the explainers are positional (``(B, C, H, W)``, ``(B, K, H, W)``); these helpers
+attach the coordinates that plots and tables read (``band``, ``modality``, ``class``, ``sample``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import xarray as xr
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    if isinstance(values, torch.Tensor):
+        return values.detach().cpu().numpy()
+    return np.asarray(values)
+
+
+def modality_of_bands(modalities: Mapping[str, int]) -> list[str]:
+    """``{'s1': 2, 's2': 3}`` -> ``['s1', 's1', 's2', 's2', 's2']``: each band's modality, in input order."""
+    return [name for name, n in modalities.items() for _ in range(int(n))]
+
+
+def band_map(
+    values: torch.Tensor | np.ndarray,
+    bands: Sequence[str],
+    modalities: Mapping[str, int] | None = None,
+    samples: Sequence[Any] | None = None,
+    name: str = "attribution",
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """``(B, C, H, W)`` per-band attributions -> DataArray ``(sample, band, y, x)``.
+
+    ``bands`` names the ``C`` bands; ``modalities`` (name -> band count, input order) adds a
+    ``modality`` coordinate on ``band``; ``samples`` labels the batch (default ``0..B-1``).
+    """
+    v = _numpy(values)
+    if v.ndim != 4 or v.shape[1] != len(bands):
+        raise ValueError(f"expected (B, {len(bands)}, H, W) for bands {list(bands)[:3]}..., got {v.shape}")
+    coords: dict[str, Any] = {"sample": list(samples) if samples is not None else np.arange(v.shape[0]),
+                              "band": [str(b) for b in bands]}
+    if modalities is not None:
+        mods = modality_of_bands(modalities)
+        if len(mods) != len(bands):
+            raise ValueError(f"modalities {dict(modalities)} give {len(mods)} bands, not {len(bands)}")
+        coords["modality"] = ("band", mods)
+    return xr.DataArray(v, dims=("sample", "band", "y", "x"), coords=coords, name=name, attrs=dict(attrs or {}))
+
+
+def class_map(
+    values: torch.Tensor | np.ndarray,
+    class_names: Sequence[str],
+    classes: Sequence[int] | None = None,
+    samples: Sequence[Any] | None = None,
+    name: str = "cam",
+    attrs: Mapping[str, Any] | None = None,
+) -> xr.DataArray:
+    """``(B, n, h, w)`` per-class maps -> DataArray ``(sample, class, y, x)``.
+
+    ``classes`` are the class indices of the ``n`` maps (default ``0..n-1``), named from
+    ``class_names``; the index is kept as a ``class_index`` coordinate.
+    """
+    v = _numpy(values)
+    idx = list(range(v.shape[1])) if classes is None else [int(c) for c in classes]
+    if v.ndim != 4 or v.shape[1] != len(idx):
+        raise ValueError(f"expected (B, {len(idx)}, h, w) maps, got {v.shape}")
+    coords = {"sample": list(samples) if samples is not None else np.arange(v.shape[0]),
+              "class": [str(class_names[i]) for i in idx], "class_index": ("class", idx)}
+    return xr.DataArray(v, dims=("sample", "class", "y", "x"), coords=coords, name=name, attrs=dict(attrs or {}))
