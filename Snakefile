@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from eoxai.config import load_profile
+from eoxai.reference import reference_checkpoint
 
 PROFILE = str(config.get("profile", "quick"))
 CFG = load_profile(PROFILE)
@@ -59,8 +60,7 @@ include: "workflow/rules/fusion.smk"
 # stack. Rule `train` (workflow/rules/training.smk) makes it; XAI rules take it as input.
 REFERENCE_SEED = (NB.get("02_training") or {}).get("seeds", [0])[0]
 REFERENCE_MODELS = {
-    stack: f"{R}/models/{stack}/manet_mit-all-seed{REFERENCE_SEED}.pt"
-    for stack in NB["01_data_fusion"]["stacks"]
+    stack: reference_checkpoint(R, stack, REFERENCE_SEED).as_posix() for stack in NB["01_data_fusion"]["stacks"]
 }
 
 include: "workflow/rules/training.smk"  # 02 training, 03 evaluation

@@ -133,6 +133,11 @@ for name, parts in tables.items():
     df = df[["stack", "layer", *[c for c in df.columns if c not in ("stack", "layer")]]]
     df.to_csv(R / "tables" / f"interclass_{name}.csv", index=False, float_format="%.6g")
     tables[name] = df
+# the K x K matrices (explained class x predicted region) of both variants
+interclass.to_matrix(tables["counts"], "net").to_csv(
+    R / "tables" / "interclass_matrix_sign_counts.csv", index=False, float_format="%.6g")
+interclass.to_matrix(tables["magnitude"], "positive").to_csv(
+    R / "tables" / "interclass_matrix_magnitude.csv", index=False, float_format="%.6g")
 tables["comparison"].query("layer == 'logits'").round(3).head(12)
 
 # %% [markdown]

@@ -106,3 +106,18 @@ def test_on_real_tiles_rows_are_shares(eolearn_cube):
     assert explained.any()
     np.testing.assert_allclose(shares["positive"].sum("region").values[explained], 1.0, rtol=1e-6)
     assert counts["positive"].values.sum() + counts["negative"].values.sum() <= explained.sum() * int((y >= 0).sum())
+
+
+def test_to_matrix_is_k_by_k_per_stack_and_layer():
+    import pandas as pd
+
+    from eoxai.xai.interclass import to_matrix
+
+    rows = [{"stack": s, "layer": "logits", "target": t, "region": r, "net": float(i)}
+            for s, classes in (("a", ["x", "y"]), ("b", ["x", "y", "z"]))
+            for i, (t, r) in enumerate((t, r) for t in classes for r in classes)]
+    wide = to_matrix(pd.DataFrame(rows), "net")
+    assert list(wide.columns) == ["stack", "layer", "target", "x", "y", "z"]
+    a = wide[wide["stack"] == "a"]
+    assert a[["x", "y"]].to_numpy().tolist() == [[0.0, 1.0], [2.0, 3.0]] and a["z"].isna().all()
+    assert wide[wide["stack"] == "b"].shape[0] == 3

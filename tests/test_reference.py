@@ -9,16 +9,9 @@ from eoxai.checkpoint import save_checkpoint
 from eoxai.errors import DatasetNotFoundError
 from eoxai.fusion import write_cube
 from eoxai.models import build_model
-from eoxai.reference import load_reference, reference_checkpoint, seeded_choice
+from eoxai.reference import load_reference, reference_checkpoint
 from eoxai.tiles import TileDataset
-
-
-def test_seeded_choice():
-    a = seeded_choice(10, 3, seed=5)
-    assert a == seeded_choice(10, 3, seed=5) and a == sorted(a) and len(set(a)) == 3
-    assert seeded_choice(2, 3, seed=5) == [0, 1]
-    with pytest.raises(ValueError):
-        seeded_choice(5, 0, seed=1)
+from eoxai.xai.instances import pick_tiles
 
 
 def test_load_reference_round_trip(tmp_path, eolearn_cube):
@@ -34,7 +27,8 @@ def test_load_reference_round_trip(tmp_path, eolearn_cube):
                                   "size": "b0", "stack": "eolearn", "tile_size": 32})
     ref = load_reference(tmp_path, "eolearn", 7, "validation", sample=1, sample_seed=3)
     tiles = TileDataset(eolearn_cube, "validation", 32)
-    i = seeded_choice(len(tiles), 1, 3)[0]
+    # the same tile notebooks 07 and 08b explain
+    i = pick_tiles(torch.stack([tiles[k]["mask"] for k in range(len(tiles))]), 1, 3)[0]
     assert ref.images.shape == (1, 27, 32, 32) and torch.equal(ref.images[0], tiles[i]["image"])
     assert ref.origins == [tiles.origins[i]] and not ref.model.training
     mean, std = ref.band_statistics()

@@ -2,11 +2,24 @@
 
 The package behind the compendium's notebooks. Stages, in the order data flows:
 
-- :mod:`eoxai.data`        readers for the shipped samples and the full datasets (xarray out)
+- :mod:`eoxai.data`        readers for the shipped samples and the full datasets (xarray out),
+                           download-and-verify for the paper profile
 - :mod:`eoxai.fusion`      alignment on one grid, per-modality normalisation, nodata masks
 - :mod:`eoxai.split`       spatially blocked train/validation/test split with a buffer
 - :mod:`eoxai.tiles`       tiles of a fused cube as a torch dataset (samples are dicts)
+- :mod:`eoxai.stacks`      the fused stacks the compendium builds, by name (notebook 01)
+- :mod:`eoxai.models`      ``build_model``: MAnet-MiT, CLAIRE-style dual encoder, influence UNet
+- :mod:`eoxai.losses`      cross-entropy, focal, Tversky, RIFT
+- :mod:`eoxai.train`       seeded, resumable training; :mod:`eoxai.checkpoint` checkpoints with their config
+- :mod:`eoxai.metrics`, :mod:`eoxai.stats`, :mod:`eoxai.evaluation`  scores, intervals, the ablation (02-03)
+- :mod:`eoxai.reference`   the model and held-out tiles every XAI notebook explains
+- :mod:`eoxai.xai`         Grad-CAM family, captum wrappers, SHAP, modality occlusion, explanation metrics
+- :mod:`eoxai.report`      per-sample text whose every number is read from the result tables
+- :mod:`eoxai.hyperspectral`  patch-size selection from IG consistency (notebook 09)
+- :mod:`eoxai.scene`       scene classification explained with SHAP (notebook 10)
 - :mod:`eoxai.provenance`  hashes, versions, git commit and timings of every output
+- :mod:`eoxai.audit`       the reviewer audit: rerun and compare with the committed results
+- :mod:`eoxai.runner`      executes one notebook with papermill and records its provenance
 - :mod:`eoxai.plots`       shared figure helpers (colour-blind-safe palettes, labels from coords)
 
 Paths always come in as parameters: nothing here knows about ``results/`` or Snakemake.

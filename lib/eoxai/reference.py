@@ -20,20 +20,13 @@ from torch import nn
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
 from eoxai.tiles import TileDataset
+from eoxai.xai.instances import pick_tiles
 
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",
                          inputs: str = "all") -> Path:
     """``{results_dir}/models/{stack}/{arch}-{inputs}-seed{seed}.pt``: where notebook 02 saves the model."""
     return Path(results_dir) / "models" / stack / f"{arch}-{inputs}-seed{seed}.pt"
-
-
-def seeded_choice(n_total: int, n: int, seed: int) -> list[int]:
-    """``min(n, n_total)`` distinct indices of ``range(n_total)`` drawn with ``seed``, sorted."""
-    if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
-    rng = np.random.default_rng(seed)
-    return sorted(int(i) for i in rng.choice(n_total, size=min(n, n_total), replace=False))
 
 
 @dataclass
@@ -83,7 +76,8 @@ def load_reference(
     """Load the reference checkpoint of ``stack`` (seed ``seed``) and tiles of ``split`` of its cube.
 
     Tiles: those at ``index`` (positions in :class:`~eoxai.tiles.TileDataset` order); or
-    ``sample`` of them drawn with ``sample_seed`` (:func:`seeded_choice`); else the first
+    ``sample`` of them chosen by :func:`eoxai.xai.instances.pick_tiles` with ``sample_seed`` (the
+    same tiles notebooks 07 and 08b explain); else the first
     ``max_tiles`` (default all). Tile size and bands come from the checkpoint.
     """
     model, meta = load_checkpoint(reference_checkpoint(results_dir, stack, seed))
@@ -95,7 +89,8 @@ def load_reference(
     if index is not None:
         chosen = [int(i) for i in index]
     elif sample is not None:
-        chosen = seeded_choice(len(tiles), sample, sample_seed)
+        masks = torch.stack([tiles[i]["mask"] for i in range(len(tiles))])
+        chosen = pick_tiles(masks, sample, sample_seed)
     else:
         chosen = list(range(min(len(tiles), max_tiles or len(tiles))))
     samples = [tiles[i] for i in chosen]

@@ -24,7 +24,8 @@ rule interclass_gradcam:
     output:
         nb=f"{R}/notebooks/04_interclass_gradcam.ipynb",
         record=f"{R}/provenance/04_interclass_gradcam.json",
-        tables=expand(f"{R}/tables/interclass_{{t}}.csv", t=["counts", "magnitude", "comparison"]),
+        tables=expand(f"{R}/tables/interclass_{{t}}.csv", t=["counts", "magnitude", "comparison", "matrix_sign_counts",
+                                                                   "matrix_magnitude"]),
         figures=expand(f"{R}/figures/interclass_{{stack}}_{{kind}}.png", stack=IC_STACKS, kind=["bars", "heatmaps"]),
     threads: 1
     shell:

@@ -7,8 +7,20 @@ Readers follow torchgeo's dataset conventions: a ``root`` folder, checksums veri
 what is missing and how to get it, and a ``plot()`` that returns a :class:`matplotlib.figure.Figure`.
 """
 
+from eoxai.data.enmap import EnMAPPotsdam
 from eoxai.data.eolearn import EOLearnPatch
+from eoxai.data.eurosat import EuroSAT, EuroSATMS
+from eoxai.data.prisma import PrismaL2D
 from eoxai.data.sen1floods11 import Sen1Floods11
 from eoxai.data.validate import check_classes, check_informative
 
-__all__ = ["EOLearnPatch", "Sen1Floods11", "check_classes", "check_informative"]
+__all__ = [
+    "EOLearnPatch",
+    "EnMAPPotsdam",
+    "EuroSAT",
+    "EuroSATMS",
+    "PrismaL2D",
+    "Sen1Floods11",
+    "check_classes",
+    "check_informative",
+]

@@ -193,6 +193,18 @@ def to_long(ds: xr.Dataset, variant: str) -> pd.DataFrame:
     return df
 
 
+def to_matrix(table: pd.DataFrame, value: str) -> pd.DataFrame:
+    """Tidy table (``stack, layer, target, region, value``) -> one K x K matrix per (stack, layer).
+
+    Rows: ``stack, layer, target`` (the explained class); columns: the predicted regions, in the
+    order they first appear. Stacks with other classes leave the columns they lack empty.
+    """
+    keys = [k for k in ("stack", "layer") if k in table.columns]
+    regions = list(dict.fromkeys(table["region"]))
+    wide = table.pivot_table(index=[*keys, "target"], columns="region", values=value, sort=False)
+    return wide.reindex(columns=regions).reset_index().rename_axis(columns=None)
+
+
 def plot_seed_bars(normalised: xr.Dataset, targets: Sequence[str] | None = None, title: str | None = None) -> Figure:
     """The seed's bar plot for each target class: positive (right) and negative (left) bars per region, and net.
 
