@@ -96,6 +96,18 @@ def test_compare_csv_cell_rules(tmp_path):
     assert audit.compare_csv(a, b)[0].startswith("columns differ")
 
 
+def test_measurements_of_the_run_are_not_compared(tmp_path):
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    pd.DataFrame({"miou": [0.8], "wall_s": [10.0], "tiles_per_s": [40.0], "seconds_IG": [1.0],
+                  "device": ["cpu"], "cached": [False]}).to_csv(a, index=False)
+    pd.DataFrame({"miou": [0.8], "wall_s": [12.5], "tiles_per_s": [31.0], "seconds_IG": [2.0],
+                  "device": ["cuda"], "cached": [True]}).to_csv(b, index=False)
+    assert audit.compare_csv(a, b) == []
+    pd.DataFrame({"miou": [0.7], "wall_s": [12.5], "tiles_per_s": [31.0], "seconds_IG": [2.0],
+                  "device": ["cuda"], "cached": [True]}).to_csv(b, index=False)
+    assert [d.split(":")[0] for d in audit.compare_csv(a, b)] == ["row 0 column 'miou'"]
+
+
 def test_compare_png_by_pixels(tmp_path):
     from PIL import Image
 

@@ -17,7 +17,10 @@ any fails, 2 for a usage error (an unknown profile, no committed results):
 3. **rerun** - the profile is run again into a scratch folder:
    ``snakemake --cores N --config profile=<p> results_dir=<scratch> --forceall``;
 4. **compare** - every committed output against the rerun's: CSV tables cell by cell (integers,
-   strings and hashes exactly; floats within ``|a - b| <= atol + rtol * |b|``), PNG figures by
+   strings and hashes exactly; floats within ``|a - b| <= atol + rtol * |b|``; columns that hold
+   measurements of the run itself, not results - wall times ``*_s``, rates ``*_per_s``,
+   ``seconds*``, ``device``, ``cached`` (see :data:`MEASURED_COLUMNS`) - only have to be present),
+   PNG figures by
    sha256 or else pixel by pixel (at most ``png_tolerance`` of the pixels may differ), executed
    notebooks by their code cells and the absence of errors (their outputs hold timings), any other
    file by sha256.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +61,9 @@ IGNORED_RESULT_DIRS = ("interim", "models", "scratch", "smoke")
 #: marker file written into a scratch folder the audit made (so it may clear it next time)
 SCRATCH_MARKER = ".eoxai-audit-scratch"
 MAX_CELLS_LISTED = 10
+#: columns that record how a run went on its machine (wall times, rates, device, cache hits), not
+#: results: they differ between machines and reruns, so the audit checks only that they exist
+MEASURED_COLUMNS = re.compile(r"^(device|cached|seconds.*)$|(_s|_per_s|_seconds)$")
 
 
 class AuditError(EoxaiError, RuntimeError):
@@ -296,7 +303,8 @@ def compare_csv(committed: str | Path, rerun: str | Path, rtol: float = RTOL, at
 
     Integer, boolean and string cells (names, hashes) must be equal; float cells within
     ``|committed - rerun| <= atol + rtol * |rerun|`` (NaN equals NaN). A column that is integer in
-    one table and float in the other is compared as floats.
+    one table and float in the other is compared as floats. Columns matching
+    :data:`MEASURED_COLUMNS` (timings, device) are not compared.
     """
     a = pd.read_csv(committed, keep_default_na=True)
     b = pd.read_csv(rerun, keep_default_na=True)
@@ -306,6 +314,8 @@ def compare_csv(committed: str | Path, rerun: str | Path, rtol: float = RTOL, at
         return [f"row count differs: committed {len(a)}, rerun {len(b)}"]
     diffs: list[str] = []
     for col in a.columns:
+        if MEASURED_COLUMNS.search(str(col)):
+            continue
         x, y = a[col], b[col]
         numeric = (_is_float(x) or _is_int(x)) and (_is_float(y) or _is_int(y))
         if numeric and (_is_float(x) or _is_float(y)):
