@@ -43,14 +43,14 @@ results_dir = "../results"
 device = "cpu"
 threads = 2
 seeds = [0, 1, 2]
-train = {"size": "b0", "epochs": 3, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 2,
+train = {"size": "b0", "epochs": 8, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 3,
          "train_stride": 32, "loss": "ce"}
 runs = {
     "sen1floods11": [
         {"arch": "manet_mit", "inputs": ["all", "optical", "sar"]},
-        {"arch": "claire", "inputs": ["all"], "loss": "rift", "epochs": 2},
-        {"arch": "unet", "inputs": ["all"], "epochs": 2},
-        {"arch": "unet_influence", "inputs": ["all"], "epochs": 2},
+        {"arch": "claire", "inputs": ["all"], "loss": "rift"},
+        {"arch": "unet", "inputs": ["all"]},
+        {"arch": "unet_influence", "inputs": ["all"]},
     ],
     "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 10, "patience": 4, "train_stride": 8,
                  "max_class_weight": 2}],
@@ -58,7 +58,6 @@ runs = {
 progress = True
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
@@ -67,14 +66,11 @@ from eoxai import plots
 from eoxai.checkpoint import checkpoint_path
 from eoxai.evaluation import plot_training_curves
 from eoxai.fusion import read_cube
-from eoxai.runtime import configure_torch, seed_everything
+from eoxai.runtime import start_notebook
 from eoxai.train import input_sets, run_specs, train_run
 
-seed_everything(seed)
-configure_torch(threads)
-R = Path(results_dir)
-for sub in ("tables", "figures", "models"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+_, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                      folders=("tables", "figures", "models"))
 
 # %% [markdown]
 # ## Runs

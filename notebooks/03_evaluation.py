@@ -36,14 +36,14 @@ results_dir = "../results"
 device = "cpu"
 threads = 2
 seeds = [0, 1, 2]
-train = {"size": "b0", "epochs": 3, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 2,
+train = {"size": "b0", "epochs": 8, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 3,
          "train_stride": 32, "loss": "ce"}
 runs = {
     "sen1floods11": [
         {"arch": "manet_mit", "inputs": ["all", "optical", "sar"]},
-        {"arch": "claire", "inputs": ["all"], "loss": "rift", "epochs": 2},
-        {"arch": "unet", "inputs": ["all"], "epochs": 2},
-        {"arch": "unet_influence", "inputs": ["all"], "epochs": 2},
+        {"arch": "claire", "inputs": ["all"], "loss": "rift"},
+        {"arch": "unet", "inputs": ["all"]},
+        {"arch": "unet_influence", "inputs": ["all"]},
     ],
     "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 10, "patience": 4, "train_stride": 8,
                  "max_class_weight": 2}],
@@ -51,7 +51,6 @@ runs = {
 level = 0.95
 
 # %%
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -73,15 +72,11 @@ from eoxai.evaluation import (
     run_label,
 )
 from eoxai.fusion import read_cube
-from eoxai.runtime import configure_torch, seed_everything
+from eoxai.runtime import start_notebook
 from eoxai.train import input_sets, run_specs
 
-seed_everything(seed)
-configure_torch(threads)
-R = Path(results_dir)
+_, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir)
 T, F = R / "tables", R / "figures"
-for d in (T, F):
-    d.mkdir(parents=True, exist_ok=True)
 
 tile_sizes = pd.read_csv(T / "fusion_summary.csv").set_index("stack")["tile_size"].to_dict()
 cubes = {stack: read_cube(str(R / "interim" / f"{stack}.nc")) for stack in runs}

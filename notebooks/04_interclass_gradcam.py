@@ -50,23 +50,18 @@ score = "softmax_sum"
 layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.3"}
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 from eoxai.xai import interclass
 from eoxai.xai.gradcam import AllClassGradCAM
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures"))
 
 # %% [markdown]
 # ## All-class Grad-CAM of every held-out tile, at two layers

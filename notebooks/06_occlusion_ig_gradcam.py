@@ -55,7 +55,6 @@ occlusion_batch = 64
 
 # %%
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,18 +62,14 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 from eoxai.xai import attribution
 from eoxai.xai.gradcam import AllClassGradCAM
 from eoxai.xai.maps import class_map
 from eoxai.xai.spectral import baseline_values
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures"))
 
 # %% [markdown]
 # ## The three methods on the same seeded instances

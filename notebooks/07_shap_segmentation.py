@@ -52,7 +52,6 @@ max_evals = 600
 batch_size = 64
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
@@ -61,18 +60,14 @@ from scipy import stats
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
 from eoxai.xai.instances import load_tiles, pick_tiles
 from eoxai.xai.modality import band_groups
 from eoxai.xai.shap_seg import band_group_shap, band_group_table, explain_partition, partition_table
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures"))
 
 
 def show(path):

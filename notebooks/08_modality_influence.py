@@ -44,7 +44,6 @@ head_score_means_less_influence = True
 batch_size = 16
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
@@ -52,17 +51,13 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_influence, plot_occlusion
 from eoxai.xai.instances import load_tiles
 from eoxai.xai.modality import band_groups, influence_agreement, modality_occlusion, occlusion_influence
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures"))
 
 
 def show(path):

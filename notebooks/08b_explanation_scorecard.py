@@ -60,7 +60,6 @@ sanity_threshold = 0.5
 report_instance = 0
 
 # %%
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, Markdown, display
@@ -69,18 +68,14 @@ from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
 from eoxai.report import collect_facts, facts_table, narrate
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
 from eoxai.xai.instances import load_tiles, pick_tiles
 from eoxai.xai.modality import band_groups
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures", "reports"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures", "reports"))
 settings = MethodSettings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlusion_grid=occlusion_grid,
                           shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
                           batch_size=batch_size, kind="probability")

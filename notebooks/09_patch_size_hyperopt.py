@@ -65,9 +65,7 @@ bootstrap = 1000
 prisma = None
 
 # %%
-from pathlib import Path
 
-import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots
@@ -86,13 +84,10 @@ from eoxai.hyperspectral.study import (
     size_table,
     spectrum_table,
 )
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import select_device, start_notebook
 
-seed_everything(seed)
-configure_torch(threads)
-R = Path(results_dir)
-for sub in ("tables", "figures", "interim"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+_, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                      folders=("tables", "figures", "interim"))
 CACHE = R / "interim" / "patch_size"
 
 

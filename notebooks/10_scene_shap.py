@@ -53,21 +53,16 @@ n_random = 10
 
 # %%
 import time
-from pathlib import Path
 
 import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots, scene
 from eoxai.data.eurosat import class_counts, open_eurosat
-from eoxai.runtime import configure_torch, seed_everything, select_device
+from eoxai.runtime import start_notebook
 
-seed_everything(seed)
-configure_torch(threads)
-dev = select_device(device)
-R = Path(results_dir)
-for sub in ("tables", "figures", "models"):
-    (R / sub).mkdir(parents=True, exist_ok=True)
+dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
+                        folders=("tables", "figures", "models"))
 
 
 def show(name: str) -> None:

@@ -42,3 +42,25 @@ def test_notebook_imports_the_lib_and_holds_no_paths_of_one_machine(path):
     text = path.with_suffix(".py").read_text()
     assert "from eoxai" in text or "import eoxai" in text
     assert not re.search(r"/(work|home|Users)/", text), "hard-coded machine path"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_parameter_defaults_are_the_quick_profile(path):
+    """Run by hand in JupyterLab, a notebook gives what the quick profile gives."""
+    import ast
+
+    from eoxai.config import load_profile, notebook_parameters
+
+    nb = nbformat.read(path, as_version=4)
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    defaults = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            try:
+                defaults[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                continue
+    quick = notebook_parameters(load_profile("quick", ROOT / "config"), path.stem)
+    differ = {k: (defaults[k], v) for k, v in quick.items()
+              if k in defaults and k not in ("data_dir", "results_dir") and defaults[k] != v}
+    assert not differ, f"defaults differ from config/quick.yaml (default, quick): {differ}"

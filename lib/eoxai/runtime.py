@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -35,3 +36,21 @@ def select_device(name: str = "auto") -> torch.device:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
     return torch.device(name)
+
+
+def start_notebook(
+    *,
+    seed: int,
+    threads: int | None,
+    device: str = "cpu",
+    results_dir: str | Path,
+    folders: tuple[str, ...] = ("tables", "figures"),
+) -> tuple[torch.device, Path]:
+    """The first call of every notebook: seed everything, set threads and determinism, pick the
+    device, and create ``results_dir/<folder>`` for each of ``folders``. Returns ``(device, results_dir)``."""
+    seed_everything(seed)
+    configure_torch(threads)
+    results = Path(results_dir)
+    for sub in folders:
+        (results / sub).mkdir(parents=True, exist_ok=True)
+    return select_device(device), results
