@@ -54,8 +54,11 @@ def test_smoke_dag_end_to_end(tmp_path):
         p = Path(f)
         assert p.is_file(), f"declared output {f} missing"
         assert p.stat().st_size > 0, f"declared output {f} is empty"
-    notebooks = sorted((results / "notebooks").glob("*.ipynb"))
-    assert [p.name for p in notebooks] == [p.name for p in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb"))]
+    executed = sorted(p.stem for p in (results / "notebooks").glob("*.ipynb"))
+    for source in sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.ipynb")):
+        # a rule split by wildcards runs its notebook once per job (02_training_seed0, ...)
+        assert any(e == source.stem or e.startswith(source.stem + "_") for e in executed), (
+            f"{source.name} was not executed")
     manifest = json.loads((results / "manifest.json").read_text())
     assert manifest["profile"] == "smoke"
     tables = [f for f in declared if f.endswith(".csv")]
