@@ -58,7 +58,6 @@ runs = {
 progress = True
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, display
 

@@ -51,7 +51,6 @@ runs = {
 level = 0.95
 
 # %%
-
 import numpy as np
 import pandas as pd
 from IPython.display import Image, display

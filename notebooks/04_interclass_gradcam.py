@@ -50,7 +50,6 @@ score = "softmax_sum"
 layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.3"}
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, display
 

@@ -50,7 +50,6 @@ baselines = ["zero", "mean"]
 violin_pixels = 1500
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, display
 

@@ -52,7 +52,6 @@ max_evals = 600
 batch_size = 64
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, display
 from scipy import stats

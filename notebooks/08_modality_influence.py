@@ -44,7 +44,6 @@ head_score_means_less_influence = True
 batch_size = 16
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, display
 

@@ -60,7 +60,6 @@ sanity_threshold = 0.5
 report_instance = 0
 
 # %%
-
 import pandas as pd
 from IPython.display import Image, Markdown, display
 

@@ -65,7 +65,6 @@ bootstrap = 1000
 prisma = None
 
 # %%
-
 from IPython.display import Image, display
 
 from eoxai import plots
