@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 from eoxai.checksums import sha256_file
-from eoxai.provenance import build_manifest, package_versions, write_record
+from eoxai.provenance import build_manifest, git_state, package_versions, write_record
 
 
 def test_record_and_manifest(tmp_path, monkeypatch):
@@ -31,3 +32,23 @@ def test_record_and_manifest(tmp_path, monkeypatch):
 def test_package_versions_reports_missing_as_none():
     v = package_versions(["numpy", "surely-not-installed-pkg"])
     assert v["numpy"] and v["surely-not-installed-pkg"] is None
+
+
+def test_git_state_ignores_results_but_not_code(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                       check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.csv").write_text("a\n1\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    assert git_state(tmp_path)["dirty"] is False
+    (tmp_path / "results" / "table.csv").write_text("a\n2\n")  # a rerun rewrote an output
+    state = git_state(tmp_path)
+    assert state["dirty"] is False and len(state["commit"]) == 40
+    (tmp_path / "code.py").write_text("x = 2\n")  # the code changed: the record must say so
+    assert git_state(tmp_path)["dirty"] is True
+    assert git_state(tmp_path / "results")["dirty"] is True  # same answer from a subfolder

@@ -50,11 +50,16 @@ def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
 
 
 def git_state(cwd: str | Path = ".") -> dict[str, Any]:
-    """Commit hash and whether tracked files differ from it (None outside a git checkout)."""
+    """Commit hash and whether tracked files differ from it (None outside a git checkout).
+
+    ``results/`` is left out of the dirty check: it holds the pipeline's own outputs, which a
+    rerun rewrites, so a rerun of a clean checkout is recorded as clean.
+    """
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True,
                                 check=True).stdout.strip()
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                     ":(top)", ":(top,exclude)results"], cwd=cwd,
                                     capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
         return {"commit": None, "dirty": None}
