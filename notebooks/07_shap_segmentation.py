@@ -59,6 +59,7 @@ from scipy import stats
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
+from eoxai.reference import reference_checkpoint
 from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
 from eoxai.xai.instances import load_tiles, pick_tiles
@@ -81,7 +82,7 @@ def show(path):
 # %%
 models, metas, tiles, chosen, partition = {}, {}, {}, {}, {}
 for stack in stacks:
-    models[stack], metas[stack] = load_checkpoint(R / "models" / stack / f"manet_mit-all-seed{reference_seed}.pt")
+    models[stack], metas[stack] = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
     models[stack].to(dev)
     tiles[stack] = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), "test", metas[stack]["tile_size"])
     chosen[stack] = tiles[stack].subset(pick_tiles(tiles[stack].masks, n_instances, seed))

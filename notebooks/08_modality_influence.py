@@ -50,6 +50,7 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
+from eoxai.reference import reference_checkpoint
 from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_influence, plot_occlusion
 from eoxai.xai.instances import load_tiles
@@ -69,7 +70,7 @@ def show(path):
 # %%
 split_tables, tile_tables = [], []
 for stack in stacks:
-    model, meta = load_checkpoint(R / "models" / stack / f"manet_mit-all-seed{reference_seed}.pt")
+    model, meta = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
     cube = read_cube(R / "interim" / f"{stack}.nc")
     tiles = load_tiles(cube, "test", meta["tile_size"])
     split_t, tile_t = modality_occlusion(

@@ -66,6 +66,7 @@ from IPython.display import Image, Markdown, display
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
+from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
 from eoxai.runtime import start_notebook
 from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
@@ -94,7 +95,7 @@ tables: dict[str, list[pd.DataFrame]] = {}
 for stack in stacks:
     models = {}
     for s in seeds:
-        models[s], meta = load_checkpoint(R / "models" / stack / f"manet_mit-all-seed{s}.pt")
+        models[s], meta = load_checkpoint(reference_checkpoint(R, stack, s))
         models[s].to(dev)
     tiles = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), "test", meta["tile_size"])
     chosen = tiles.subset(pick_tiles(tiles.masks, n_instances, seed))

@@ -17,7 +17,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from eoxai.checkpoint import load_checkpoint
+from eoxai.checkpoint import checkpoint_path, load_checkpoint
 from eoxai.fusion import read_cube
 from eoxai.tiles import TileDataset
 from eoxai.xai.instances import pick_tiles
@@ -25,8 +25,9 @@ from eoxai.xai.instances import pick_tiles
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",
                          inputs: str = "all") -> Path:
-    """``{results_dir}/models/{stack}/{arch}-{inputs}-seed{seed}.pt``: where notebook 02 saves the model."""
-    return Path(results_dir) / "models" / stack / f"{arch}-{inputs}-seed{seed}.pt"
+    """Where notebook 02 saves the reference model: :func:`eoxai.checkpoint.checkpoint_path` with
+    the reference architecture and inputs as defaults."""
+    return checkpoint_path(results_dir, stack, arch, inputs, seed)
 
 
 @dataclass
