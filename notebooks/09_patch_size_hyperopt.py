@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -29,7 +31,7 @@
 # | the seed | here |
 # |---|---|
 # | one model per patch size | several independently seeded instances per size, trained on the same pixels |
-# | "consistency" = 1 - JS distance of one explanation to the uniform distribution | that is **concentration** (how few bands an explanation uses); **cross-instance consistency** is the mean pairwise JS divergence between instances' explanations of the same pixels |
+# | "consistency" = 1 - JS distance of one explanation to the uniform distribution, read as "how few bands an explanation uses" | that metric is highest for a flat spectrum, so it is named **uniformity** here; **concentration** (how few bands an explanation uses) is 1 - the normalised entropy of the attribution; **cross-instance consistency** is the mean pairwise JS divergence between instances' explanations of the same pixels |
 # | bootstrap that scores the original pixels 250 times (no spread) | percentile bootstrap that resamples pixels |
 # | left/right split of one scene: patches at the border see both sides; min-max scaling on the whole image | whole tiles per split, each tile padded on its own; z-scores from training tiles only |
 # | explanations of test pixels | explanations and F1 for the selection from validation tiles; the test split is used once, at the chosen size |
@@ -146,8 +148,13 @@ print(f"{len(cells)} cells, {len(cells) - len(fresh)} from the cache; {len(fresh
       f"(training {fresh.train_s.sum():.0f} s, explanations {fresh.explain_s.sum():.0f} s).")
 
 # %% [markdown]
-# ## F1, concentration and consistency per patch size
-# Intervals are 95 % percentile bootstraps over pixels: validation pixels for F1 (the mean over
+# ## F1, consistency, uniformity and concentration per patch size
+# Each explained pixel's band attribution is read as a distribution over the bands. Three
+# explanation metrics: **cross-instance consistency** (mean pairwise JS divergence between the
+# instances' distributions for the same pixel; lower = the instances agree), **uniformity** (the
+# seed's metric, 1 - JS distance to the uniform distribution; 1 = flat spectrum) and
+# **concentration** (1 - entropy / log2(bands); 0 = flat, 1 = one band). Intervals are 95 %
+# percentile bootstraps over pixels: validation pixels for F1 (the mean over
 # instances, every instance scored on the same resample), explained pixels for the explanation
 # metrics. Every instance explains the same pixels towards their reference class, whatever it
 # predicts (`explain_pixels="all"`), so sizes are compared on one pixel set; the seed explained
@@ -163,6 +170,18 @@ table.to_csv(R / "tables" / "patch_size.csv", index=False)
 display(table.round(3))
 show(hplots.plot_f1(table, selection), "patch_size_f1")
 show(hplots.plot_explanation_metrics(table, selection), "patch_size_explanations")
+
+# %% [markdown]
+# A flat explanation agrees with every other flat explanation, so low cross-instance divergence
+# can come from flatness rather than from instances crediting the same bands. How closely the two
+# track each other across patch sizes:
+
+# %%
+for model, t in table.dropna(subset=["uniformity", "consistency_js"]).groupby("model", sort=False):
+    rho = t["uniformity"].corr(t["consistency_js"], method="spearman")
+    print(f"{hplots.MODEL_LABELS.get(model, model)}: Spearman rho between uniformity and cross-instance JS "
+          f"divergence over {len(t)} patch sizes = {rho:+.2f}"
+          + (" (the flatter the explanations, the more the instances agree)." if rho < 0 else "."))
 
 # %% [markdown]
 # ## Selection, then the test split once

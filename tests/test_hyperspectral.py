@@ -21,6 +21,7 @@ from eoxai.hyperspectral.consistency import (
     macro_f1,
     pairwise_js_divergence,
     to_distribution,
+    uniformity,
 )
 from eoxai.hyperspectral.explain import band_attributions
 from eoxai.hyperspectral.models import PatchViT, build_patch_model, token_grid
@@ -189,17 +190,68 @@ def test_band_attributions_errors():
 
 
 # ------------------------------------------------------------------ metrics
-def test_concentration_against_hand_computed_values():
-    # one-hot over 4 bands vs uniform: M = (5/8, 1/8, 1/8, 1/8)
+def test_uniformity_against_hand_computed_values():
+    # one-hot over 4 bands vs uniform U: M = (5/8, 1/8, 1/8, 1/8)
     kl_p = np.log2(1 / (5 / 8))
     kl_u = 0.25 * np.log2(0.25 / (5 / 8)) + 0.75 * np.log2(0.25 / (1 / 8))
-    expected = 1 - np.sqrt((kl_p + kl_u) / 2)
-    got = concentration(np.array([[3.0, 0, 0, 0], [1.0, 1, 1, 1], [0, 0, 0, 0]]))
-    assert got[0] == pytest.approx(expected) == pytest.approx(0.259193, abs=1e-6)
-    assert got[1] == pytest.approx(1.0)  # uniform: distance 0 (the seed's 'most consistent')
-    assert np.isnan(got[2])
+    one_hot = 1 - np.sqrt((kl_p + kl_u) / 2)
+    # two bands (1/2, 1/2, 0, 0) vs U: M = (3/8, 3/8, 1/8, 1/8)
+    kl_p2 = 2 * 0.5 * np.log2(0.5 / (3 / 8))
+    kl_u2 = 2 * 0.25 * np.log2(0.25 / (3 / 8)) + 2 * 0.25 * np.log2(0.25 / (1 / 8))
+    two_band = 1 - np.sqrt((kl_p2 + kl_u2) / 2)
+    got = uniformity(np.array([[3.0, 0, 0, 0], [1.0, 1, 1, 1], [0, 5.0, 0, 5.0], [0, 0, 0, 0]]))
+    assert got[0] == pytest.approx(one_hot) == pytest.approx(0.259193, abs=1e-6)
+    assert got[1] == 1.0  # uniform: distance exactly 0 (the seed's "most consistent" is the flattest)
+    assert got[2] == pytest.approx(two_band) == pytest.approx(0.442077, abs=1e-6)
+    assert np.isnan(got[3])
+    assert got[1] > got[2] > got[0]  # the flatter, the higher: it is not a concentration
+    # the independent check's numbers: one-hot over 12 bands 0.11, over 224 bands 0.01
+    assert uniformity(np.eye(12)[0]) == pytest.approx(0.1123, abs=1e-4)
+    assert uniformity(np.eye(224)[0]) == pytest.approx(0.0104, abs=1e-4)
     with pytest.raises(ValueError, match="non-negative"):
         to_distribution(np.array([1.0, -1.0]))
+
+
+def test_concentration_against_hand_computed_values():
+    # 1 - H(p) / log2(C): one-hot H = 0; uniform H = log2 C; k equal bands H = log2 k
+    got = concentration(np.array([[3.0, 0, 0, 0], [1.0, 1, 1, 1], [0, 5.0, 0, 5.0], [3.0, 1, 0, 0], [0, 0, 0, 0]]))
+    entropy_31 = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))  # 0.811278
+    assert got[0] == 1.0
+    assert got[1] == pytest.approx(0.0, abs=1e-15)
+    assert got[2] == pytest.approx(1 - 1 / 2)  # log2(2) / log2(4)
+    assert got[3] == pytest.approx(1 - entropy_31 / 2) == pytest.approx(0.594361, abs=1e-6)
+    assert np.isnan(got[4])
+    assert got[0] > got[3] > got[2] > got[1]  # the fewer bands, the higher
+    eight = np.zeros(8)
+    eight[[1, 6]] = 2.0
+    assert concentration(eight) == pytest.approx(1 - 1 / 3)  # two of 8 bands
+    with pytest.raises(BandCountError, match="at least 2 bands"):
+        concentration(np.array([[1.0]]))
+
+
+def test_identical_and_near_uniform_distributions_give_zero_not_nan():
+    rng = np.random.default_rng(0)
+    p = rng.random((5, 224))
+    assert (js_divergence(p, p) == 0.0).all()
+    u = np.full(224, 1 / 224)
+    near = u * (1 + np.random.default_rng(0).normal(0, 1e-9, 224))
+    near /= near.sum()
+    # the unclipped divergence of this pair (after the normalisation js_divergence does) is a
+    # round-off below 0; scipy's jensenshannon takes its square root: NaN
+    from scipy.special import rel_entr
+    a, b = near / near.sum(), u / u.sum()
+    m = (a + b) / 2
+    assert rel_entr(a, m).sum() + rel_entr(b, m).sum() < 0
+    assert js_divergence(near, u) == 0.0
+    assert uniformity(near) == 1.0 and concentration(near) == pytest.approx(0.0, abs=1e-12)
+    assert np.isfinite(uniformity(np.stack([u, near]))).all()
+    # three instances agree exactly on pixels 0 and 1, disagree on pixel 2
+    pix = np.stack([p[0], p[1], np.eye(224)[0]])
+    attrs = np.stack([pix, pix, np.stack([p[0], p[1], np.eye(224)[1]])])  # (3 instances, 3 pixels, 224)
+    js = pairwise_js_divergence(attrs)
+    assert js[0] == 0.0 and js[1] == 0.0 and js[2] == pytest.approx(2 / 3)  # pairs: 0, 1, 1
+    # class_balanced_mean keeps the consistent pixels: class 0 = pixels {0, 2}, class 1 = pixel {1}
+    assert class_balanced_mean(js, np.array([0, 1, 0]), 2) == pytest.approx(((0 + 2 / 3) / 2 + 0) / 2)
 
 
 def test_js_divergence_and_pairwise_consistency_by_hand():
@@ -243,23 +295,35 @@ def test_bootstrap_resamples_vary():
 
 
 # ------------------------------------------------------------------ selection rule
-def _table(model, sizes, f1, js, js_high, conc):
+def _table(model, sizes, f1, js, js_high, conc, unif=None):
     return pd.DataFrame({"model": model, "patch_size": sizes, "val_f1": f1, "consistency_js": js,
-                         "consistency_js_high": js_high, "concentration": conc})
+                         "consistency_js_high": js_high, "concentration": conc,
+                         "uniformity": conc if unif is None else unif})
 
 
 def test_selection_rule():
     t = _table("cnn2d", [1, 3, 5, 7], f1=[0.50, 0.60, 0.70, 0.65], js=[0.10, 0.05, 0.12, 0.06],
-               js_high=[0.12, 0.08, 0.15, 0.09], conc=[0.2, 0.3, 0.25, 0.4])
+               js_high=[0.12, 0.08, 0.15, 0.09], conc=[0.2, 0.3, 0.25, 0.4], unif=[0.5, 0.9, 0.6, 0.4])
     sel = select_patch_size(t).iloc[0]
     # most consistent: 3 (0.05, upper bound 0.08); eligible {3, 7}; best F1 among them: 7
-    assert sel.chosen == 7 and sel.by_consistency == 3 and sel.by_val_f1 == 5 and sel.by_concentration == 7
-    assert not sel.concentration_agrees
+    assert sel.chosen == 7 and sel.by_consistency == 3 and sel.by_val_f1 == 5
+    # the fewest bands (concentration 0.4) at 7; the flattest spectrum (uniformity 0.9) at 3
+    assert sel.by_concentration == 7 and sel.by_uniformity == 3 and sel.uniformity_agrees
     tie = _table("vit", [1, 3], f1=[0.5, 0.5], js=[0.1, 0.1], js_high=[0.2, 0.2], conc=[0.1, 0.2])
     assert select_patch_size(tie).iloc[0].chosen == 1  # ties go to the smaller patch
     empty = _table("vit", [1, 3], f1=[0.4, 0.5], js=[np.nan] * 2, js_high=[np.nan] * 2, conc=[np.nan] * 2)
     row = select_patch_size(empty).iloc[0]
-    assert row.chosen == 3 and pd.isna(row.concentration_agrees)
+    assert row.chosen == 3 and pd.isna(row.uniformity_agrees) and pd.isna(row.by_concentration)
+
+
+def test_concentration_rule_picks_the_size_whose_explanations_use_fewest_bands():
+    """Built from attributions: at size 3 every pixel's attribution is one-hot, at size 1 flat."""
+    flat, one_hot = np.ones((4, 6)), np.eye(6)[[0, 2, 4, 5]]
+    metrics = {size: (concentration(a).mean(), uniformity(a).mean()) for size, a in ((1, flat), (3, one_hot))}
+    t = _table("cnn2d", [1, 3], f1=[0.5, 0.5], js=[0.1, 0.1], js_high=[0.2, 0.2],
+               conc=[metrics[1][0], metrics[3][0]], unif=[metrics[1][1], metrics[3][1]])
+    sel = select_patch_size(t).iloc[0]
+    assert sel.by_concentration == 3 and sel.by_uniformity == 1
 
 
 # ------------------------------------------------------------------ the grid, end to end (tiny)
@@ -289,7 +353,9 @@ def test_grid_resumes_from_its_cache_and_summarises(tiles, tmp_path):
     table = size_table(second, data, config, explain_pixels="all", n_resamples=50)
     assert len(table) == 4
     assert (table.val_f1_low <= table.val_f1).all() and (table.val_f1 <= table.val_f1_high).all()
-    assert table.consistency_js.between(0, 1).all() and table.concentration.between(0, 1).all()
+    for metric in ("consistency_js", "concentration", "uniformity"):
+        assert table[metric].between(0, 1).all(), metric
+        assert (table[f"{metric}_low"] <= table[metric]).all() and (table[metric] <= table[f"{metric}_high"]).all()
     selection = select_patch_size(table)
     scores = evaluate_on_test(data, config, selection, tmp_path, n_resamples=50)
     assert scores.test_pixels.tolist() == [len(data.test)] * 2 and scores.test_f1.between(0, 1).all()

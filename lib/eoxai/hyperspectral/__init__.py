@@ -8,7 +8,7 @@ Hyperspectral Data: an xAI-Driven Approach to Hyperparameter Selection*, IGARSS
 - ``models``       the seed's CNN2D and ViT (timm blocks), built by name and seed
 - ``train``        seeded training (AdamW + one-cycle) and prediction
 - ``explain``      Integrated Gradients in a NoiseTunnel -> one attribution vector over bands
-- ``consistency``  concentration, cross-instance JS divergence, macro-F1, bootstrap intervals
+- ``consistency``  uniformity, concentration, cross-instance JS divergence, macro-F1, bootstrap intervals
 - ``study``        the resumable (model x patch size x instance) grid, summary tables, selection
 - ``plots``        the study's figures
 """

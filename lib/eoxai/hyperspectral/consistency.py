@@ -1,16 +1,27 @@
-"""Two explanation metrics over band-attribution distributions, and bootstrap intervals.
+"""Explanation metrics over band-attribution distributions, and bootstrap intervals.
 
-An attribution vector ``a`` over C bands (non-negative) is read as a distribution ``a / sum(a)``.
+An attribution vector ``a`` over C bands (non-negative) is read as a distribution ``p = a / sum(a)``.
 Jensen-Shannon quantities use base 2, so they lie in [0, 1] (Lin 1991, *Divergence measures based
-on the Shannon entropy*, IEEE Trans. Inf. Theory 37(1)).
+on the Shannon entropy*, IEEE Trans. Inf. Theory 37(1)); entropies use base 2 as well.
 
-- :func:`concentration` = 1 - JS *distance* (square root of the divergence) between the
-  distribution and the uniform one: how concentrated one explanation is on few bands. This is
-  the seed's "consistency" (holisticai's ``spread_divergence``, Linardi, Dabo & Paris, IGARSS
-  2025), renamed for what it measures.
+- :func:`uniformity` = 1 - JS *distance* (square root of the divergence) between ``p`` and the
+  uniform distribution: how close one explanation is to a flat spectrum (1 for a uniform spread;
+  a one-hot ``p`` over 4 bands gives 0.26, over 224 bands 0.01). This is the seed's
+  "consistency" (its ``compute_js_divergence``; holisticai's ``spread_divergence``; Linardi, Dabo
+  & Paris, IGARSS 2025). Its docstring there and an earlier version here read it as
+  "concentration"; it measures the opposite.
+- :func:`concentration` = 1 - H(p) / log2(C), one minus the normalised Shannon entropy: how few
+  bands one explanation uses (0 for a uniform spread, 1 for all weight on one band; equal weight
+  on k bands gives 1 - log2(k) / log2(C)).
 - :func:`pairwise_js_divergence` = mean JS *divergence* between the distributions that
   independently trained instances give the same pixel: **cross-instance consistency**, the
   quantity the seed's README describes (lower = more consistent).
+
+Divergences are computed here rather than with :func:`scipy.spatial.distance.jensenshannon`,
+whose square root of a round-off of about -1e-17 returns NaN for identical or near-uniform
+distributions (which :func:`class_balanced_mean` would then drop: exactly the most consistent
+pixels). Divergences are clipped at 0 before any square root, so identical distributions give
+exactly 0.
 
 Intervals are percentile bootstraps over pixels (Efron & Tibshirani 1993) with
 :func:`scipy.stats.bootstrap`; every resample draws new pixels (the seed's loop resampled indices
@@ -26,8 +37,10 @@ from collections.abc import Callable
 from itertools import combinations
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
+from scipy.special import entr, rel_entr
 from scipy.stats import bootstrap
+
+from eoxai.errors import BandCountError
 
 
 def to_distribution(attributions: np.ndarray) -> np.ndarray:
@@ -41,18 +54,52 @@ def to_distribution(attributions: np.ndarray) -> np.ndarray:
 
 
 def js_divergence(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Jensen-Shannon divergence (base 2, in [0, 1]) between distributions along the last axis."""
-    return jensenshannon(np.asarray(p, np.float64), np.asarray(q, np.float64), base=2, axis=-1) ** 2
+    """Jensen-Shannon divergence (base 2, in [0, 1]) between distributions along the last axis.
+
+    ``p`` and ``q`` ``(..., C)`` (broadcast together) are normalised to sum 1, as scipy's
+    ``jensenshannon`` does; returns ``(...)``. Round-off below 0 is clipped to 0, so identical
+    distributions give exactly 0, never NaN; a row that is all zero (no distribution) gives NaN.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = p / p.sum(axis=-1, keepdims=True)
+        q = q / q.sum(axis=-1, keepdims=True)
+    m = (p + q) / 2.0
+    js = (rel_entr(p, m).sum(axis=-1) + rel_entr(q, m).sum(axis=-1)) / (2.0 * np.log(2.0))
+    return np.clip(js, 0.0, 1.0)  # NaN stays NaN
+
+
+def _uniform_like(p: np.ndarray) -> np.ndarray:
+    """The uniform distribution over the last axis of ``p``, broadcast to ``p``'s shape."""
+    return np.broadcast_to(np.full(p.shape[-1], 1.0 / p.shape[-1]), p.shape)
+
+
+def uniformity(attributions: np.ndarray) -> np.ndarray:
+    """``1 - JS distance(a / sum a, uniform)`` per row of ``(..., C)`` -> ``(...)``, in [0, 1].
+
+    1 for a uniform spread over the C bands, lower the more the attribution sits on few bands
+    (one-hot: 0.26 for C = 4, 0.11 for C = 12, 0.01 for C = 224). The seed's metric (its
+    "consistency", ``compute_js_divergence``; Linardi, Dabo & Paris, IGARSS 2025). All-zero rows
+    give NaN.
+    """
+    p = to_distribution(attributions)
+    return 1.0 - np.sqrt(js_divergence(p, _uniform_like(p)))
 
 
 def concentration(attributions: np.ndarray) -> np.ndarray:
-    """``1 - JS distance(a / sum a, uniform)`` per row of ``(..., C)``: 0 uniform, 1 on one band.
+    """``1 - H(p) / log2(C)`` per row of ``(..., C)`` -> ``(...)``, with ``p = a / sum a``: in [0, 1].
 
-    The seed's metric (its ``compute_js_divergence``). All-zero rows give NaN.
+    0 for a uniform spread, 1 when one band holds all the attribution; equal weight on k of the C
+    bands gives ``1 - log2(k) / log2(C)``. ``2 ** H(p)`` is the effective number of bands
+    (Hill 1973, *Diversity and evenness*, Ecology 54(2)). All-zero rows give NaN; C must be >= 2.
     """
     p = to_distribution(attributions)
-    uniform = np.full(p.shape[-1], 1.0 / p.shape[-1])
-    return 1.0 - jensenshannon(p, np.broadcast_to(uniform, p.shape), base=2, axis=-1)
+    n_bands = p.shape[-1]
+    if n_bands < 2:
+        raise BandCountError(f"concentration needs at least 2 bands, got {n_bands}")
+    entropy = entr(p).sum(axis=-1) / np.log(2.0)  # entr(x) = -x ln x, 0 at x = 0
+    return np.clip(1.0 - entropy / np.log2(n_bands), 0.0, 1.0)
 
 
 def pairwise_js_divergence(attributions: np.ndarray) -> np.ndarray:

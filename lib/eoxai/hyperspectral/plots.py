@@ -52,15 +52,21 @@ def plot_f1(table: pd.DataFrame, selection: pd.DataFrame | None = None, confiden
 
 def plot_explanation_metrics(table: pd.DataFrame, selection: pd.DataFrame | None = None,
                              confidence: float = 0.95) -> Figure:
-    """Concentration (higher = fewer bands) and cross-instance JS divergence (lower = more
-    consistent) against patch size per model, with bootstrap intervals."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    _interval_lines(axes[0], table, "concentration", selection)
-    axes[0].set_ylabel("concentration: 1 - JS distance to uniform")
-    axes[0].set_title("Concentration of one explanation\n(the seed's 'consistency'; higher = fewer bands)", fontsize=10)
-    _interval_lines(axes[1], table, "consistency_js", selection)
-    axes[1].set_ylabel("mean pairwise JS divergence between instances")
-    axes[1].set_title("Cross-instance consistency\n(lower = instances agree on the bands)", fontsize=10)
+    """Three panels against patch size per model, with bootstrap intervals: cross-instance JS
+    divergence (lower = instances agree), uniformity (the seed's metric; higher = flatter
+    spectrum) and concentration (higher = fewer bands). ``table`` is
+    :func:`eoxai.hyperspectral.study.size_table`'s output."""
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
+    panels = [("consistency_js", "mean pairwise JS divergence between instances",
+               "Cross-instance consistency\n(lower = instances agree on the bands)"),
+              ("uniformity", "uniformity: 1 - JS distance to uniform",
+               "Uniformity of one explanation\n(the seed's 'consistency'; higher = flatter spectrum)"),
+              ("concentration", "concentration: 1 - entropy / log2(bands)",
+               "Concentration of one explanation\n(higher = fewer bands carry the attribution)")]
+    for ax, (column, ylabel, title) in zip(axes, panels, strict=True):
+        _interval_lines(ax, table, column, selection)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title, fontsize=10)
     axes[0].legend(title="model")
     fig.suptitle(f"IG + NoiseTunnel band attributions, {confidence:.0%} bootstrap intervals over explained pixels; "
                  "ring = chosen size", fontsize=10)

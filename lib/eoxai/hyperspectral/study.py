@@ -6,8 +6,9 @@ Reproduces the design of Linardi, Dabo & Paris (IGARSS 2025) with its errors fix
 2. several independently seeded instances per (model, patch size), trained on the same pixels;
 3. every instance explains the **same** held-out pixels with the same noise (IG + NoiseTunnel),
    so explanations can be compared across instances;
-4. two metrics named for what they measure (:mod:`eoxai.hyperspectral.consistency`):
-   concentration (the seed's metric) and cross-instance consistency (the seed's stated aim);
+4. metrics named for what they measure (:mod:`eoxai.hyperspectral.consistency`): uniformity
+   (the seed's metric, closeness to a flat spectrum), concentration (1 - normalised entropy: how
+   few bands an explanation uses) and cross-instance consistency (the seed's stated aim);
 5. bootstrap intervals that resample pixels; the test split is used once, at the chosen size.
 
 Explanations and validation F1 come from the validation tiles by default, so the selection never
@@ -37,6 +38,7 @@ from eoxai.hyperspectral.consistency import (
     macro_f1,
     pairwise_js_divergence,
     to_distribution,
+    uniformity,
 )
 from eoxai.hyperspectral.explain import band_attributions
 from eoxai.hyperspectral.models import MODELS, build_patch_model
@@ -264,13 +266,15 @@ def cell_table(results: Mapping[Cell, dict[str, Any]], data: StudyData) -> pd.Da
 def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: StudyConfig,
                explain_pixels: str = "all", n_resamples: int = 1000,
                confidence: float = 0.95) -> pd.DataFrame:
-    """One row per (model, patch size): validation macro-F1, concentration and consistency with intervals.
+    """One row per (model, patch size): validation macro-F1 and the explanation metrics with intervals.
 
     - ``val_f1``: mean over instances of the validation macro-F1; interval: bootstrap over
       validation pixels (the same resample for every instance); ``val_f1_sd``: across instances.
-    - ``concentration``: class-balanced mean over explained pixels of the instances' mean
-      concentration; ``consistency_js``: class-balanced mean of the per-pixel mean pairwise JS
-      divergence between instances (lower = more consistent). Intervals: bootstrap over pixels.
+    - ``uniformity`` (the seed's metric; 1 = flat spectrum) and ``concentration`` (1 - normalised
+      entropy; 1 = one band): class-balanced means over explained pixels of the instances' mean;
+      ``consistency_js``: class-balanced mean of the per-pixel mean pairwise JS divergence between
+      instances (lower = more consistent). Intervals (``<metric>_low``, ``<metric>_high``):
+      bootstrap over pixels.
     """
     rows = []
     k = data.n_classes
@@ -291,19 +295,22 @@ def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: 
                    "val_f1_sd": float(np.std(per_instance, ddof=1)),
                    "explained_pixels": int(mask.sum()), "explained_classes": int(len(np.unique(lab)))}
             if mask.sum() >= 2:
-                conc = concentration(attrs).mean(axis=0)
-                cons = pairwise_js_divergence(attrs)
-                for name, values in (("concentration", conc), ("consistency_js", cons)):
+                per_pixel = {"uniformity": uniformity(attrs).mean(axis=0),
+                             "concentration": concentration(attrs).mean(axis=0),
+                             "consistency_js": pairwise_js_divergence(attrs)}
+                for name, values in per_pixel.items():
                     est, lo, hi, _ = bootstrap_interval(
                         (values, lab), lambda v, l_: class_balanced_mean(v, l_, k),
                         n_resamples=n_resamples, confidence=confidence, seed=config.seed)
                     row.update({name: est, f"{name}_low": lo, f"{name}_high": hi})
             else:
-                row.update({n: np.nan for n in ("concentration", "concentration_low", "concentration_high",
-                                                 "consistency_js", "consistency_js_low", "consistency_js_high")})
+                row.update({f"{n}{end}": np.nan for n in EXPLANATION_METRICS for end in ("", "_low", "_high")})
             rows.append(row)
     return pd.DataFrame(rows)
 
+
+EXPLANATION_METRICS = ("uniformity", "concentration", "consistency_js")
+"""The explanation metrics of :func:`size_table`, each with ``_low`` and ``_high`` interval columns."""
 
 SELECTION_RULE = (
     "among the patch sizes whose mean cross-instance JS divergence lies within the bootstrap "
@@ -316,31 +323,37 @@ def select_patch_size(table: pd.DataFrame) -> pd.DataFrame:
     """Apply :data:`SELECTION_RULE` per model; also report what each criterion alone would pick.
 
     ``table`` is :func:`size_table`'s output. Returns one row per model with ``chosen``,
-    ``by_val_f1`` (the seed's rule), ``by_concentration`` (max), ``by_consistency`` (min JS) and
-    ``concentration_agrees`` (both explanation metrics pick the same size).
+    ``by_val_f1`` (best validation F1), ``by_consistency`` (least cross-instance JS divergence),
+    ``by_uniformity`` (highest uniformity: the seed's explanation rule, which picks the flattest
+    spectrum), ``by_concentration`` (highest concentration: the fewest bands) and
+    ``uniformity_agrees`` (the seed's metric picks the size cross-instance consistency picks).
+    Ties go to the smaller patch.
     """
     rows = []
     for model, t in table.groupby("model", sort=False):
         t = t.sort_values("patch_size")
-        valid = t.dropna(subset=["consistency_js", "concentration"])
+        valid = t.dropna(subset=list(EXPLANATION_METRICS))
         by_f1 = int(t.loc[t.val_f1.idxmax(), "patch_size"])
         row: dict[str, Any] = {"model": model, "by_val_f1": by_f1}
         if valid.empty:  # no size had two explained pixels: the rule falls back to validation F1
-            row.update(chosen=by_f1, by_consistency=None, by_concentration=None, consistency_threshold=np.nan,
-                       concentration_agrees=None, rule="no explanation metric defined; " + "best validation macro-F1")
+            row.update(chosen=by_f1, by_consistency=None, by_uniformity=None, by_concentration=None,
+                       consistency_threshold=np.nan, uniformity_agrees=None,
+                       rule="no explanation metric defined; " + "best validation macro-F1")
         else:
             best = valid.loc[valid.consistency_js.idxmin()]
             threshold = float(best.consistency_js_high)
             eligible = valid[valid.consistency_js <= threshold]
-            by_conc = int(valid.loc[valid.concentration.idxmax(), "patch_size"])
+            by_unif = int(valid.loc[valid.uniformity.idxmax(), "patch_size"])
             row.update(chosen=int(eligible.loc[eligible.val_f1.idxmax(), "patch_size"]),
-                       by_consistency=int(best.patch_size), by_concentration=by_conc,
-                       consistency_threshold=threshold, concentration_agrees=bool(by_conc == int(best.patch_size)),
+                       by_consistency=int(best.patch_size), by_uniformity=by_unif,
+                       by_concentration=int(valid.loc[valid.concentration.idxmax(), "patch_size"]),
+                       consistency_threshold=threshold, uniformity_agrees=bool(by_unif == int(best.patch_size)),
                        rule=SELECTION_RULE)
         rows.append(row)
-    out = pd.DataFrame(rows)[["model", "chosen", "by_val_f1", "by_consistency", "by_concentration",
-                              "consistency_threshold", "concentration_agrees", "rule"]]
-    return out.astype({"by_consistency": "Int64", "by_concentration": "Int64", "concentration_agrees": "boolean"})
+    out = pd.DataFrame(rows)[["model", "chosen", "by_val_f1", "by_consistency", "by_uniformity", "by_concentration",
+                              "consistency_threshold", "uniformity_agrees", "rule"]]
+    return out.astype({"by_consistency": "Int64", "by_uniformity": "Int64", "by_concentration": "Int64",
+                       "uniformity_agrees": "boolean"})
 
 
 def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFrame, cache_dir: str | Path,
@@ -436,12 +449,13 @@ def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = 
         text = (f"{name}: the rule picks patch size {r.chosen} (validation F1 alone would pick {r.by_val_f1}); "
                 f"test macro-F1 at {r.chosen}: {r.test_f1:.3f} (95 % interval {r.test_f1_low:.3f}-{r.test_f1_high:.3f}, "
                 f"{r.test_pixels} test pixels; per instance {r.test_f1_instances}). ")
-        if pd.isna(r.concentration_agrees):
+        if pd.isna(r.uniformity_agrees):
             text += "No patch size had enough explained pixels for the explanation metrics."
         else:
-            text += (f"Concentration is highest at {r.by_concentration}, cross-instance consistency best at "
-                     f"{r.by_consistency}: " + ("the two explanation metrics pick the same size."
-                                                if r.concentration_agrees else "the two explanation metrics pick different sizes."))
+            text += (f"Cross-instance consistency is best at {r.by_consistency}; the seed's metric (uniformity, "
+                     f"the flattest spectrum) is highest at {r.by_uniformity}, "
+                     + ("the same size" if r.uniformity_agrees else "a different size")
+                     + f"; concentration (the fewest bands) is highest at {r.by_concentration}.")
         out.append(text)
     return out
 
