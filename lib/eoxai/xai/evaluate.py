@@ -13,7 +13,10 @@ random reference) explained on the same instances and the same scalar target:
 - **sanity** - the model-parameter randomisation test (Adebayo et al. 2018, *Sanity checks for
   saliency maps*, NeurIPS): explain a copy of the model whose weights are all re-initialised
   (the last step of their cascading randomisation); a method whose maps stay similar (Spearman
-  rank correlation of absolute values) does not depend on what the model learned.
+  rank correlation of absolute values) does not depend on what the model learned. The random map
+  is drawn independently for the trained and for the randomised model (:func:`sanity_seed`), so
+  its value is the chance level (the similarity of two unrelated maps), not 1 by construction;
+  it neither passes nor fails.
 - **agreement** - Spearman's rho and Kendall's tau between the methods' rankings of pixels,
   bands and modalities.
 - **stability** - the same between the maps of models trained with different seeds.
@@ -94,8 +97,8 @@ def explain(
       band / one modality replaced by the mean).
     - ``shap``: :func:`~eoxai.xai.shap_seg.explain_partition` (blocks of ``H / shap_grid``
       pixels); modalities by exact :func:`~eoxai.xai.shap_seg.band_group_shap`.
-    - ``random``: a seeded standard-normal map, independent of the model (the chance reference
-      and the negative control of the randomisation check).
+    - ``random``: a seeded standard-normal map, independent of the model (the chance reference;
+      in the randomisation check it is drawn anew for the randomised model, see :func:`sanity_seed`).
 
     ``features=False`` skips the band and modality attributions (only the map is needed).
     """
@@ -218,6 +221,19 @@ def curve_auc(fraction: np.ndarray, values: np.ndarray) -> float:
 
 
 # --------------------------------------------------------------------------- sanity
+
+
+def sanity_seed(method: str, seed: int) -> int:
+    """Seed of ``method``'s explanation of the *randomised* model when the trained model's used ``seed``.
+
+    Model-dependent methods keep ``seed``, so their maps differ only through the weights. The
+    ``random`` map gets an independent stream (``SeedSequence([seed, 1])``): with the same seed
+    it would equal the trained model's map and score Spearman 1 by construction; drawn anew it
+    scores what two unrelated maps score (the chance level, about 0 +- 1 / sqrt(pixels)).
+    """
+    if method != "random":
+        return seed
+    return int(np.random.SeedSequence([seed, 1]).generate_state(1)[0])
 
 
 def randomize_model(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -348,7 +364,8 @@ def evaluate_explanations(
                                         "deletion_auc": curve_auc(curve["fraction"], curve["deletion"]),
                                         "insertion_auc": curve_auc(curve["fraction"], curve["insertion"]),
                                         "score": float(curve["deletion"].iloc[0])})
-            rand_att = explain(m, randomised, x, target, regions, groups, settings, seed=seed + i, features=False)
+            rand_att = explain(m, randomised, x, target, regions, groups, settings, seed=sanity_seed(m, seed + i),
+                               features=False)
             out["sanity"].append({**key, "method": m, "spearman_abs": rank_similarity(att.spatial, rand_att.spatial),
                                   "spearman": rank_similarity(att.spatial, rand_att.spatial, absolute=False)})
             if att.bands is not None:
@@ -378,8 +395,9 @@ def evaluate_explanations(
 
 def scorecard(tables: Mapping[str, pd.DataFrame], sanity_threshold: float = 0.5) -> pd.DataFrame:
     """One row per method: mean deletion/insertion AUC, randomisation similarity and whether the
-    sanity check passed (mean ``spearman_abs`` below ``sanity_threshold``), mean spatial agreement
-    with the other methods, and mean stability across training seeds.
+    sanity check passed (mean ``spearman_abs`` below ``sanity_threshold``; NA for ``random``, whose
+    similarity is the chance level of two independent draws, see :func:`sanity_seed`), mean
+    spatial agreement with the other methods, and mean stability across training seeds.
 
     ``tables`` are those of :func:`evaluate_explanations` (optionally with a ``stack`` column,
     which is then kept as a key).
@@ -390,7 +408,9 @@ def scorecard(tables: Mapping[str, pd.DataFrame], sanity_threshold: float = 0.5)
         insertion_auc=("insertion_auc", "mean"))
     faith["insertion_minus_deletion"] = faith["insertion_auc"] - faith["deletion_auc"]
     sanity = tables["sanity"].groupby(keys, sort=False).agg(randomisation_spearman_abs=("spearman_abs", "mean"))
-    sanity["sanity_passed"] = sanity["randomisation_spearman_abs"] < sanity_threshold
+    passed = (sanity["randomisation_spearman_abs"] < sanity_threshold).astype("boolean")
+    is_random = sanity.index.get_level_values("method") == "random"
+    sanity["sanity_passed"] = passed.mask(is_random, pd.NA)  # a model-independent map neither passes nor fails
     card = faith.join(sanity)
     agree = tables["agreement"]
     agree = agree[agree["level"] == "spatial"]

@@ -129,7 +129,8 @@ def plot_scorecard(card: pd.DataFrame, title: str = "") -> Figure:
     randomised model's map, and stability across training seeds."""
     panels = [("deletion_auc", "deletion AUC (lower = more faithful)"),
               ("insertion_auc", "insertion AUC (higher = more faithful)"),
-              ("randomisation_spearman_abs", "Spearman |map| vs randomised model\n(lower = passes sanity)"),
+              ("randomisation_spearman_abs", "Spearman |map| vs randomised model\n(lower = passes sanity;"
+                                             " random: two independent draws)"),
               ("seed_stability_spearman", "Spearman between training seeds\n(higher = more stable)")]
     fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), constrained_layout=True)
     hue = "stack" if "stack" in card else None
