@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -28,7 +30,8 @@
 # the loss once (the seed applied softmax twice); class weights come from the training split;
 # training tiles are shuffled and augmented (flips/rotations) while validation tiles are not;
 # AdamW with a warm-up + cosine schedule that is stepped every batch; early stopping on validation mIoU;
-# the **test split is not touched here** (notebook 03 only). Every epoch draws its randomness from
+# the **test split is not touched here** (notebook 03 scores it, 04-08b explain its tiles; the
+# README's split table lists every notebook's splits). Every epoch draws its randomness from
 # `(seed, epoch)`, so a CPU run repeats exactly and a run interrupted mid-way resumes from its
 # state file to the same result. Each checkpoint stores its config and the config's hash.
 #

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -44,6 +46,7 @@ device = "cpu"
 threads = 2
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
+split = "test"  # the held-out tiles explained (README: which split each notebook reads)
 n_instances = 3
 top_k = 2
 grid = 8
@@ -76,7 +79,7 @@ def show(path):
 
 # %% [markdown]
 # ## Partition SHAP maps of the top-k classes
-# A few fixed test tiles per stack (the same seeded choice as the scorecard, notebook 08b):
+# A few fixed held-out tiles per stack (`split`, test by default) (the same seeded choice as the scorecard, notebook 08b):
 # tiles with the most labelled classes first. The progress bar counts tiles.
 
 # %%
@@ -84,7 +87,7 @@ models, metas, tiles, chosen, partition = {}, {}, {}, {}, {}
 for stack in stacks:
     models[stack], metas[stack] = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
     models[stack].to(dev)
-    tiles[stack] = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), "test", metas[stack]["tile_size"])
+    tiles[stack] = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), split, metas[stack]["tile_size"])
     chosen[stack] = tiles[stack].subset(pick_tiles(tiles[stack].masks, n_instances, seed))
     block = max(1, metas[stack]["tile_size"] // grid)
     partition[stack] = explain_partition(models[stack], chosen[stack].images.to(dev), top_k=top_k,
@@ -125,7 +128,7 @@ groups_table = pd.concat([band_group_table(exact[s], tiles[s].origins) for s in 
 groups_table.to_csv(R / "tables" / "shap_band_groups.csv", index=False, float_format="%.6g")
 for stack in stacks:
     fig = plot_band_groups(groups_table[groups_table["stack"] == stack],
-                           title=f"{stack}: exact Shapley values of the modalities ({len(tiles[stack])} test tiles)")
+                           title=f"{stack}: exact Shapley values of the modalities ({len(tiles[stack])} {split} tiles)")
     show(plots.savefig(fig, R / "figures" / f"shap_{stack}_band_groups.png"))
 
 # %% [markdown]

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -17,7 +19,7 @@
 # Ekim & Schmitt ask how much each modality of a fused input matters by *occluding* it: one
 # modality at a time is replaced, and they measure the change in the bottleneck embedding (L2
 # distance) and in the segmentation quality. Their influence-head UNet also *learns* a score per
-# occluded modality. Here, on the test split of each fused stack:
+# occluded modality. Here, on the held-out split of each fused stack (`split`, test by default):
 #
 # * every modality x every replacement - `zeros` (a dead sensor: raw value 0), `mean` (the
 #   training mean), `uniform` and `normal` noise (the training mean and variance, no structure);
@@ -37,6 +39,7 @@ device = "cpu"
 threads = 2
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
+split = "test"  # the held-out tiles occluded (README: which split each notebook reads)
 replacements = ["zeros", "mean", "uniform", "normal"]
 influence_replacement = "mean"
 influence_measure = "miou_drop"
@@ -72,14 +75,14 @@ split_tables, tile_tables = [], []
 for stack in stacks:
     model, meta = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
     cube = read_cube(R / "interim" / f"{stack}.nc")
-    tiles = load_tiles(cube, "test", meta["tile_size"])
+    tiles = load_tiles(cube, split, meta["tile_size"])
     split_t, tile_t = modality_occlusion(
         model.to(dev), tiles.images.to(dev), tiles.masks.to(dev), band_groups(meta["modalities"]),
         class_names=tiles.class_names, replacements=replacements, band_mean=cube["band_mean"].values,
         band_std=cube["band_std"].values, origins=tiles.origins, batch_size=batch_size, seed=seed)
     split_tables.append(split_t.assign(stack=stack, tiles=len(tiles)))
     tile_tables.append(tile_t.assign(stack=stack))
-    fig = plot_occlusion(tile_t, title=f"{stack}: occluding one modality ({len(tiles)} test tiles)")
+    fig = plot_occlusion(tile_t, title=f"{stack}: occluding one modality ({len(tiles)} {split} tiles)")
     show(plots.savefig(fig, R / "figures" / f"modality_{stack}_occlusion.png"))
 
 iou = pd.concat(split_tables)[["stack", "modality", "replacement", "class", "tiles", "iou_clean", "iou_occluded",

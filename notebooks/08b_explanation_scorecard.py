@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -25,8 +27,10 @@
 #   (large insertion area);
 # * **sanity**: the model-parameter randomisation test (Adebayo et al. 2018): the same
 #   explanation of a copy of the model with every weight re-initialised must look different
-#   (low Spearman correlation of |attribution|); the random map, which ignores the model, is the
-#   negative control and must fail;
+#   (low Spearman correlation of |attribution|). The random map ignores the model; drawn with
+#   one seed for both models it would score 1 by construction, so it is drawn independently for
+#   the randomised model and its value is the chance level (the similarity of two unrelated maps
+#   of this size). It neither passes nor fails; a method near it changes as much as unrelated maps;
 # * **agreement**: Spearman and Kendall correlations between the methods' rankings of pixels, of
 #   bands (IG vs band-ablation occlusion) and of modalities (IG, occlusion, exact SHAP);
 # * **stability**: the same correlations between explanations of models trained with different
@@ -45,6 +49,7 @@ device = "cpu"
 threads = 2
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
+split = "test"  # the held-out tiles explained (README: which split each notebook reads)
 training_seeds = [0, 1, 2]
 n_instances = 2
 methods = ["gradcam", "ig", "occlusion", "shap", "random"]
@@ -97,7 +102,7 @@ for stack in stacks:
     for s in seeds:
         models[s], meta = load_checkpoint(reference_checkpoint(R, stack, s))
         models[s].to(dev)
-    tiles = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), "test", meta["tile_size"])
+    tiles = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), split, meta["tile_size"])
     chosen = tiles.subset(pick_tiles(tiles.masks, n_instances, seed))
     result = evaluate_explanations(models, reference_seed, chosen.images.to(dev), band_groups(meta["modalities"]),
                                    band_names=tiles.bands, class_names=tiles.class_names, origins=chosen.origins,
@@ -116,7 +121,7 @@ card.round(3)
 # ## Figures: the scorecard, the curves, the agreement between methods
 
 # %%
-show(plots.savefig(plot_scorecard(card, title=f"explanation scorecard ({n_instances} test tiles per stack, "
+show(plots.savefig(plot_scorecard(card, title=f"explanation scorecard ({n_instances} {split} tiles per stack, "
                                               f"{len(seeds)} training seeds)"), R / "figures" / "xai_scorecard.png"))
 show(plots.savefig(plot_curves(tables["curves"]), R / "figures" / "xai_deletion_insertion.png"))
 show(plots.savefig(plot_agreement(tables["agreement"], "spatial"), R / "figures" / "xai_agreement.png"))
@@ -136,10 +141,10 @@ for stack in stacks:
           f"{real.loc[best, 'insertion_minus_deletion']:+.3f}"
           + (f"; random map {rand:+.3f}" if rand is not None else "") + f"); {len(beat)} of {len(real)} methods "
           f"beat the random map{': ' + ', '.join(beat) if beat else ''}.")
-    passed = real.index[real["sanity_passed"]].tolist()
+    passed = real.index[real["sanity_passed"].fillna(False).astype(bool)].tolist()
     print(f"  Randomisation check (Spearman |map| trained vs randomised < {sanity_threshold}): passed by "
-          f"{', '.join(passed) or 'none'}; the random control scores "
-          f"{c['randomisation_spearman_abs'].get('random', float('nan')):.2f}.")
+          f"{', '.join(passed) or 'none'}; two independent random maps score "
+          f"{c['randomisation_spearman_abs'].get('random', float('nan')):.2f} (the chance level).")
     agree = (tables["agreement"][tables["agreement"]["stack"] == stack]
              .groupby("level").agg(spearman=("spearman", "mean"), kendall=("kendall", "mean"), n=("n", "first")))
     for level, row in agree.iterrows():
@@ -169,7 +174,7 @@ for stack in stacks:
     facts = collect_facts(saved, stack, tile)
     text, unsupported = narrate(facts)
     assert not unsupported, f"numbers without a source in the report: {unsupported}"
-    (R / "reports" / f"sample_report_{stack}.md").write_text(f"# {stack}: test tile {tile}\n\n{text}\n")
+    (R / "reports" / f"sample_report_{stack}.md").write_text(f"# {stack}: {split} tile {tile}\n\n{text}\n")
     all_facts.append(facts_table(facts, stack=stack))
     display(Markdown(f"**{stack}**\n\n" + text.replace("\n", "\n\n")))
 pd.concat(all_facts).to_csv(R / "tables" / "report_facts.csv", index=False)

@@ -1,8 +1,10 @@
 """Test-split evaluation of trained runs, the ablation table and its figures (notebook 03).
 
-The test split is touched only here. :func:`evaluate_runs` reloads every checkpoint (checking
-that it was trained with the expected config), predicts the test tiles and keeps per-tile
-confusion matrices, from which every score is derived (:mod:`eoxai.metrics`):
+The segmentation models are scored on the test split only here (the explanation notebooks
+04-08b explain test tiles; the README's split table says which split each notebook reads).
+:func:`evaluate_runs` reloads every checkpoint (checking that it was trained with the expected
+config), predicts the test tiles and keeps per-tile confusion matrices, from which every score
+is derived (:mod:`eoxai.metrics`):
 
 - ``runs``: one row per run (stack, arch, inputs, seed) with mIoU, macro F1, OA, kappa;
 - ``per_class``: per-class IoU/F1 per run; ``tiles``: per-tile scores per run;

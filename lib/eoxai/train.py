@@ -8,7 +8,7 @@ What the seeds' training got wrong and what this module does instead (issue 4):
   square, D4) on the training split only; validation tiles are never augmented;
 - AdamW with a linear warm-up then cosine decay (:func:`warmup_cosine`), stepped after every batch;
 - early stopping on validation mIoU; the best epoch's weights are kept; the test split is never
-  touched here (notebook 03 only);
+  touched here (it is scored in notebook 03 and explained in 04-08b; see the README's split table);
 - every epoch starts from RNGs seeded by ``(seed, epoch)``, so runs repeat exactly on CPU and a
   run resumed from its per-epoch state file (``<checkpoint>.state.pt``) ends where an
   uninterrupted one does;
