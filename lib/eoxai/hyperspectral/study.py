@@ -263,6 +263,10 @@ def cell_table(results: Mapping[Cell, dict[str, Any]], data: StudyData) -> pd.Da
     return pd.DataFrame(rows)
 
 
+EXPLANATION_METRICS = ("uniformity", "concentration", "consistency_js")
+"""The explanation metrics of :func:`size_table`, each with ``_low`` and ``_high`` interval columns."""
+
+
 def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: StudyConfig,
                explain_pixels: str = "all", n_resamples: int = 1000,
                confidence: float = 0.95) -> pd.DataFrame:
@@ -309,9 +313,6 @@ def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: 
     return pd.DataFrame(rows)
 
 
-EXPLANATION_METRICS = ("uniformity", "concentration", "consistency_js")
-"""The explanation metrics of :func:`size_table`, each with ``_low`` and ``_high`` interval columns."""
-
 SELECTION_RULE = (
     "among the patch sizes whose mean cross-instance JS divergence lies within the bootstrap "
     "interval of the most consistent size (divergence <= that size's upper bound), take the one "
@@ -323,7 +324,7 @@ def select_patch_size(table: pd.DataFrame) -> pd.DataFrame:
     """Apply :data:`SELECTION_RULE` per model; also report what each criterion alone would pick.
 
     ``table`` is :func:`size_table`'s output. Returns one row per model with ``chosen``,
-    ``by_val_f1`` (best validation F1), ``by_consistency`` (least cross-instance JS divergence),
+    ``by_val_f1`` (best validation F1: the seed's rule), ``by_consistency`` (least cross-instance JS divergence),
     ``by_uniformity`` (highest uniformity: the seed's explanation rule, which picks the flattest
     spectrum), ``by_concentration`` (highest concentration: the fewest bands) and
     ``uniformity_agrees`` (the seed's metric picks the size cross-instance consistency picks).
