@@ -178,10 +178,13 @@ show(hplots.plot_explanation_metrics(table, selection), "patch_size_explanations
 
 # %%
 for model, t in table.dropna(subset=["uniformity", "consistency_js"]).groupby("model", sort=False):
+    name = hplots.MODEL_LABELS.get(model, model)
+    if len(t) < 3:
+        print(f"{name}: {len(t)} patch size(s) with both metrics; a rank correlation needs at least 3.")
+        continue
     rho = t["uniformity"].corr(t["consistency_js"], method="spearman")
-    print(f"{hplots.MODEL_LABELS.get(model, model)}: Spearman rho between uniformity and cross-instance JS "
-          f"divergence over {len(t)} patch sizes = {rho:+.2f}"
-          + (" (the flatter the explanations, the more the instances agree)." if rho < 0 else "."))
+    print(f"{name}: Spearman rho between uniformity and cross-instance JS divergence over {len(t)} patch sizes "
+          f"= {rho:+.2f}" + (" (the flatter the explanations, the more the instances agree)." if rho < 0 else "."))
 
 # %% [markdown]
 # ## Selection, then the test split once
