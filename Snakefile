@@ -117,3 +117,24 @@ rule manifest:
         f"{q(PY)} -m eoxai.provenance --out {{output:q}} --results-dir {q(R)} --profile {q(PROFILE)} "
         f"--seed {q(CFG['seed'])} {{input:q}}"
 
+
+# One writer per results folder (eoxai.lock): a second run on the same folder, from this checkout or
+# another, stops here, naming the holder, before Snakemake inspects half-written outputs. The lock
+# is taken once Snakemake is about to run jobs (not for dry runs) and released when it ends; a lock
+# left by a killed run on this host is detected (pid gone) and taken over.
+from eoxai import lock as results_lock
+
+if workflow.is_main_process:
+    results_lock.check_free(R)
+
+
+onstart:
+    results_lock.acquire(R)
+
+
+onsuccess:
+    results_lock.release(R)
+
+
+onerror:
+    results_lock.release(R)
