@@ -10,6 +10,8 @@
 # <results>/notebooks/ and writes a provenance record into <results>/provenance/; the last rule
 # merges the records into <results>/manifest.json.
 
+import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -45,12 +47,30 @@ def data_files(*folders):
     return files
 
 
-def notebook_cmd(extra=""):
-    """The shell command of a notebook rule; `extra` adds `--set key=value` overrides."""
+def q(value):
+    """`value` quoted for the shell (shlex.quote) and escaped for Snakemake's formatting (braces doubled).
+
+    Every configurable value (paths, profile, results_dir) enters a shell command through `q`, and
+    every Snakemake placeholder with `:q` ({input:q}), so no value is ever parsed by the shell.
+    """
+    return shlex.quote(str(value)).replace("{", "{{").replace("}", "}}")
+
+
+def set_args(**values):
+    """`--set key=<JSON>` arguments, each quoted: the runner parses the value back as YAML (JSON is YAML)."""
+    return " ".join(f"--set {q(f'{key}={json.dumps(value)}')}" for key, value in values.items())
+
+
+def notebook_cmd(template="", **values):
+    """The shell command of a notebook rule.
+
+    `values` become `--set key=value` overrides (quoted); `template` is a literal Snakemake
+    fragment for per-job values, whose placeholders carry `:q` (e.g. "--set seeds={params.seeds:q}").
+    """
     return (
-        f"{PY} -m eoxai.runner {{input.nb}} {{output.nb}} --profile {PROFILE_FILE} --rule {{rule}} "
-        f"--record {{output.record}} --threads {{threads}} --set results_dir={R} {extra} "
-        "--inputs {input} --outputs {output}"
+        f"{q(PY)} -m eoxai.runner {{input.nb:q}} {{output.nb:q}} --profile {q(PROFILE_FILE)} --rule {{rule:q}} "
+        f"--record {{output.record:q}} --threads {{threads}} {set_args(results_dir=R, **values)} {template} "
+        "--inputs {input:q} --outputs {output:q}"
     )
 
 
@@ -94,5 +114,27 @@ rule manifest:
     output:
         f"{R}/manifest.json",
     shell:
-        f"{PY} -m eoxai.provenance --out {{output}} --results-dir {R} --profile {PROFILE} "
-        f"--seed {CFG['seed']} {{input}}"
+        f"{q(PY)} -m eoxai.provenance --out {{output:q}} --results-dir {q(R)} --profile {q(PROFILE)} "
+        f"--seed {q(CFG['seed'])} {{input:q}}"
+
+
+# One writer per results folder (eoxai.lock): a second run on the same folder, from this checkout or
+# another, stops here, naming the holder, before Snakemake inspects half-written outputs. The lock
+# is taken once Snakemake is about to run jobs (not for dry runs) and released when it ends; a lock
+# left by a killed run on this host is detected (pid gone) and taken over.
+from eoxai import lock as results_lock
+
+if workflow.is_main_process:
+    results_lock.check_free(R)
+
+
+onstart:
+    results_lock.acquire(R)
+
+
+onsuccess:
+    results_lock.release(R)
+
+
+onerror:
+    results_lock.release(R)

@@ -37,6 +37,11 @@
 #
 # The workflow runs this notebook once per training seed (`seeds=[s]`), so the seeds train in
 # parallel; run by hand it trains every seed of the profile.
+#
+# Every finished run is also kept in `<results>/interim/training/` (outside the job's declared
+# outputs, which Snakemake deletes when a job fails). A rerun reuses a finished run whose checkpoint
+# passes its SHA-256 check and matches the run's config, data and training-code hashes, and says so;
+# after an interruption only the missing runs train. Delete that folder to retrain everything.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -90,14 +95,15 @@ pd.DataFrame([{"stack": s.stack, "arch": s.arch, "inputs": s.inputs, "seed": s.s
 
 # %% [markdown]
 # ## Training
-# A progress bar per run shows the training loss and the validation mIoU of the last epoch.
+# A progress bar per run shows the training loss and the validation mIoU of the last epoch; a
+# reused run prints one line instead.
 
 # %%
 histories, metas = [], []
 for spec in specs:
     history, meta = train_run(cubes[spec.stack], spec,
                               checkpoint_path(R, spec.stack, spec.arch, spec.inputs, spec.seed),
-                              device=device, progress=progress)
+                              device=device, progress=progress, store=R / "interim" / "training")
     histories.append(history.assign(stack=spec.stack, arch=spec.arch, inputs=spec.inputs, seed=spec.seed,
                                     run=f"{spec.arch} · {spec.inputs}"))
     metas.append(meta)

@@ -10,7 +10,8 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.stacks`      the fused stacks the compendium builds, by name (notebook 01)
 - :mod:`eoxai.models`      ``build_model``: MAnet-MiT, CLAIRE-style dual encoder, influence UNet
 - :mod:`eoxai.losses`      cross-entropy, focal, Tversky, RIFT
-- :mod:`eoxai.train`       seeded, resumable training; :mod:`eoxai.checkpoint` checkpoints with their config
+- :mod:`eoxai.train`       seeded, resumable training that reuses finished runs; :mod:`eoxai.checkpoint`
+                           checkpoints with their config, SHA-256-verified, loaded without unpickling code
 - :mod:`eoxai.metrics`, :mod:`eoxai.stats`, :mod:`eoxai.evaluation`  scores, intervals, the ablation (02-03)
 - :mod:`eoxai.reference`   the model and held-out tiles every XAI notebook explains
 - :mod:`eoxai.xai`         Grad-CAM family, captum wrappers, SHAP, modality occlusion, explanation metrics
@@ -20,6 +21,7 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.provenance`  hashes, versions, git commit and timings of every output
 - :mod:`eoxai.audit`       the reviewer audit: rerun and compare with the committed results
 - :mod:`eoxai.runner`      executes one notebook with papermill and records its provenance
+- :mod:`eoxai.lock`        one writer per results folder (the Snakefile holds the lock for a run)
 - :mod:`eoxai.plots`       shared figure helpers (colour-blind-safe palettes, labels from coords)
 
 Paths always come in as parameters: nothing here knows about ``results/`` or Snakemake.

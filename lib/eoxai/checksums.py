@@ -86,3 +86,55 @@ def verify_files(
     if prefixes is not None and not checked:
         raise DatasetNotFoundError(f"no checksummed files under {root} match {prefixes}")
     return checked
+
+
+# ---------------------------------------------------------------------- sidecars
+#: suffix of a file's SHA-256 sidecar: ``model.pt`` -> ``model.pt.sha256`` (``sha256sum -c`` format)
+SIDECAR_SUFFIX = ".sha256"
+
+
+def sidecar_path(path: str | Path) -> Path:
+    """Where the SHA-256 of ``path`` is kept: ``<path>.sha256``."""
+    path = Path(path)
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def write_sidecar(path: str | Path, digest: str | None = None) -> Path:
+    """Write ``<path>.sha256`` (``<hex>  <name>``, as ``sha256sum`` does) atomically; return its path.
+
+    ``digest`` defaults to the file's current SHA-256.
+    """
+    path = Path(path)
+    side = sidecar_path(path)
+    tmp = side.with_name(side.name + ".tmp")
+    tmp.write_text(f"{digest or sha256_file(path)}  {path.name}\n")
+    tmp.replace(side)
+    return side
+
+
+def verify_sidecar(path: str | Path) -> str:
+    """Check ``path`` against its ``<path>.sha256`` sidecar; return the digest.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        ``path`` does not exist.
+    ChecksumError
+        The sidecar is missing or unreadable, or the file's digest differs (the message names
+        the file and both digests).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"{path} not found")
+    side = sidecar_path(path)
+    if not side.is_file():
+        raise ChecksumError(f"{path} has no checksum sidecar {side.name}, so it cannot be verified")
+    parts = side.read_text().split()
+    if not parts or len(parts[0]) != 64:
+        raise ChecksumError(f"checksum sidecar {side} is not a 'sha256  name' line")
+    expected = parts[0].lower()
+    got = sha256_file(path)
+    if got != expected:
+        raise ChecksumError(f"checksum mismatch for {path}: expected sha256 {expected} (from {side.name}), got {got}; "
+                            "the file was modified, truncated or only partly written")
+    return got

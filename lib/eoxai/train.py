@@ -12,6 +12,13 @@ What the seeds' training got wrong and what this module does instead (issue 4):
 - every epoch starts from RNGs seeded by ``(seed, epoch)``, so runs repeat exactly on CPU and a
   run resumed from its per-epoch state file (``<checkpoint>.state.pt``) ends where an
   uninterrupted one does;
+- checkpoints and resume states are read with torch's ``weights_only`` loader after their
+  SHA-256 sidecar is verified (:func:`eoxai.checkpoint.load_torch_file`); a damaged resume state
+  is reported and the run restarts from scratch;
+- with a run store (``train_run(..., store=...)``, notebook 02 uses ``<results>/interim/training``)
+  every finished run is kept outside Snakemake's declared outputs and reused on a rerun when its
+  verified checkpoint matches the run's config, data and code hashes, so an interrupted training
+  job retrains only the runs that had not finished;
 - a batch with NaN/inf, a NaN loss, a band-count mismatch or an empty split stop with an error
   naming the cause;
 - on CUDA: bf16 autocast and channels_last (``TrainConfig.bf16``, ``.channels_last``), optional
@@ -28,6 +35,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import hashlib
+import importlib.metadata
+import json
 import math
 import os
 import sys
@@ -44,7 +54,17 @@ import torch
 import xarray as xr
 from torch import nn
 
-from eoxai.checkpoint import checkpoint_path, config_hash, save_checkpoint
+from eoxai.checkpoint import (
+    CheckpointError,
+    checkpoint_path,
+    config_hash,
+    load_torch_file,
+    plain,
+    read_checkpoint,
+    save_checkpoint,
+    save_torch_file,
+)
+from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
 from eoxai.errors import BandCountError, ConfigError, EoxaiError
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
@@ -59,6 +79,12 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
     "sar": ("sar",),
     "optical_dem": ("optical", "elevation"),
 }
+
+
+#: modules whose code decides the weights of a run (their source is hashed into a checkpoint's ``code_hash``)
+_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.runtime", "eoxai.models")
+_WEIGHT_PACKAGES = ("torch", "segmentation-models-pytorch", "timm", "numpy")
+HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
 
 
 class NonFiniteError(EoxaiError, FloatingPointError):
@@ -100,6 +126,16 @@ class TrainConfig:
             raise ConfigError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1")
         if not 0 <= self.warmup < 1:
             raise ConfigError(f"warmup {self.warmup} must be a fraction in [0, 1)")
+        ranges = {"patience": (self.patience, 0, ">= 0 (0 = never stop early)"),
+                  "lr": (self.lr, None, "> 0"), "max_class_weight": (self.max_class_weight, None, "> 0"),
+                  "weight_decay": (self.weight_decay, 0, ">= 0"), "grad_clip": (self.grad_clip, None, "> 0 or null"),
+                  "train_stride": (self.train_stride, 1, ">= 1 or null"),
+                  "max_train_tiles": (self.max_train_tiles, 1, ">= 1 or null")}
+        for key, (value, low, allowed) in ranges.items():
+            if value is None and "null" in allowed:
+                continue
+            if value is None or (value < low if low is not None else value <= 0):
+                raise ConfigError(f"training option {key}: {value!r} is out of range; allowed: {allowed}")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> TrainConfig:
@@ -289,10 +325,26 @@ def _state_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".state.pt")
 
 
-def _save_state(path: Path, state: dict[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+def _remove_with_sidecar(path: Path) -> None:
+    """Delete ``path``, its SHA-256 sidecar and any temporary file a killed writer left behind."""
+    for p in (path, sidecar_path(path), path.with_name(path.name + ".tmp"), path.with_suffix(".tmp"),
+              sidecar_path(path).with_name(sidecar_path(path).name + ".tmp")):
+        p.unlink(missing_ok=True)
+
+
+def _load_state(state_file: Path, run_hash: str | None, device: torch.device) -> dict[str, Any] | None:
+    """The verified resume state of this run, or None (after a warning) if it is damaged or of another run."""
+    try:
+        state = load_torch_file(state_file, what="resume state", remedy="training this run from scratch",
+                                map_location=device)
+    except CheckpointError as exc:
+        warnings.warn(f"{exc}", stacklevel=3)
+        _remove_with_sidecar(state_file)
+        return None
+    if state.get("run_hash") != run_hash:
+        warnings.warn(f"resume state {state_file} was made with another config; training from scratch", stacklevel=3)
+        return None
+    return state
 
 
 def fit(
@@ -336,22 +388,14 @@ def fit(
     best_state, best_score, best_epoch, bad = copy.deepcopy(model.state_dict()), -np.inf, 0, 0
     start_epoch, resumed_from = 1, None
     state_file = Path(state_path) if state_path else None
-    if state_file is not None and state_file.is_file():
-        try:
-            state = torch.load(state_file, map_location=dev, weights_only=False)
-        except Exception as exc:  # noqa: BLE001 - a half-written state file: start over
-            warnings.warn(f"resume state {state_file} unreadable ({exc}); training from scratch", stacklevel=2)
-            state = None
-        if state is not None and state.get("run_hash") == run_hash:
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            history, best_state = state["history"], state["best_state"]
-            best_score, best_epoch, bad = state["best_score"], state["best_epoch"], state["bad_epochs"]
-            start_epoch = resumed_from = state["epoch"] + 1
-        elif state is not None:
-            warnings.warn(f"resume state {state_file} was made with another config; training from scratch",
-                          stacklevel=2)
+    state = _load_state(state_file, run_hash, dev) if state_file is not None and state_file.is_file() else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        history, best_state = state["history"], state["best_state"]
+        best_score, best_epoch, bad = state["best_score"], state["best_epoch"], state["bad_epochs"]
+        start_epoch = resumed_from = state["epoch"] + 1
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -390,63 +434,152 @@ def fit(
             n_batches += 1
             seen += image.shape[0]
         v = validate(model, val, loss_fn, config.batch_size, dev, config.bf16, channels_last)
-        history.append({"epoch": epoch, "lr": sched.get_last_lr()[0], "train_loss": total / max(n_batches, 1),
-                        "val_loss": v["loss"], "val_miou": v["miou"], "val_f1": v["f1"], "val_oa": v["oa"]})
-        score = v["miou"] if np.isfinite(v["miou"]) else -np.inf
+        history.append({"epoch": epoch, "lr": float(sched.get_last_lr()[0]),
+                        "train_loss": float(total / max(n_batches, 1)), "val_loss": float(v["loss"]), "val_miou": float(v["miou"]), "val_f1": float(v["f1"]),
+                        "val_oa": float(v["oa"])})
+        score = float(v["miou"]) if np.isfinite(v["miou"]) else -math.inf
         if score > best_score:
             best_score, best_epoch, bad = score, epoch, 0
             best_state = copy.deepcopy(model.state_dict())
         else:
             bad += 1
         bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_miou=f"{v['miou']:.3f}")
-        if state_file is not None:
-            _save_state(state_file, {"run_hash": run_hash, "epoch": epoch, "model": model.state_dict(),
-                                     "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                     "history": history, "best_state": best_state, "best_score": best_score,
-                                     "best_epoch": best_epoch, "bad_epochs": bad})
+        if state_file is not None:  # tensors and plain types only: read back with weights_only=True
+            save_torch_file(state_file, {"run_hash": run_hash, "epoch": epoch, "model": model.state_dict(),
+                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                                         "history": history, "best_state": best_state, "best_score": best_score,
+                                         "best_epoch": best_epoch, "bad_epochs": bad})
     bar.close()
     wall = time.perf_counter() - t0
     model.load_state_dict(best_state)
     model.eval()
-    if state_file is not None and state_file.exists():
-        state_file.unlink()
-    hist = pd.DataFrame(history, columns=["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"])
+    if state_file is not None:
+        _remove_with_sidecar(state_file)
+    hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
     info = {"best_epoch": int(best_epoch), "best_val_miou": float(best_score), "epochs_run": len(history),
             "stopped_early": bool(stopped or len(history) < config.epochs), "resumed_from": resumed_from,
             "wall_s": wall, "train_tiles_per_s": seen / wall if wall > 0 else float("nan")}
     return model, hist, info
 
 
+
+
+def cube_hash(cube: xr.Dataset) -> str:
+    """SHA-256 (first 16 hex) of every variable and coordinate of a fused cube: equal data, equal hashes."""
+    h = hashlib.sha256()
+    for name in sorted(map(str, cube.variables)):
+        values = np.asarray(cube[name].values)
+        h.update(f"{name}|{values.shape}|".encode())
+        if values.dtype.kind in "OUS":
+            h.update(json.dumps(values.astype(str).tolist()).encode())
+        else:
+            h.update(values.dtype.str.encode())
+            h.update(np.ascontiguousarray(values).tobytes())
+    return h.hexdigest()[:16]
+
+
+def code_hash() -> str:
+    """SHA-256 (first 16 hex) of the training code and library versions: a finished run is only
+    reused by code that would train it the same way."""
+    import importlib
+
+    h = hashlib.sha256()
+    for name in _WEIGHT_CODE:
+        module = importlib.import_module(name)
+        root = Path(module.__file__ or "")
+        files = sorted(root.parent.glob("*.py")) if root.name == "__init__.py" else [root]
+        for f in files:
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    for pkg in _WEIGHT_PACKAGES:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            h.update(f"{pkg}=={importlib.metadata.version(pkg)}".encode())
+    return h.hexdigest()[:16]
+
+
+def reusable_checkpoint(path: str | Path, identity: Mapping[str, str]) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it exists, passes its SHA-256 check and its ``meta`` matches
+    ``identity`` (``config_hash``, ``data_hash``, ``code_hash``); else None. A damaged file is
+    reported (warning) and deleted, so the run is trained again."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        ckpt = read_checkpoint(path)
+    except CheckpointError as exc:
+        warnings.warn(f"{exc}; training the run again instead", stacklevel=2)
+        _remove_with_sidecar(path)
+        return None
+    meta = ckpt["meta"]
+    return ckpt if all(meta.get(k) == v for k, v in identity.items()) else None
+
+
+def _publish(src: Path, dst: Path) -> None:
+    """Make ``dst`` a verified copy of ``src`` (a hard link where possible) with its own sidecar."""
+    digest = verify_sidecar(src)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(dst.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another file system, or no hard links
+        import shutil
+
+        shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    os.utime(dst)  # newer than the inputs of this job, whenever it was trained
+    write_sidecar(dst, digest)
+
+
 def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device: str = "cpu",
-              progress: bool = True) -> tuple[pd.DataFrame, dict[str, Any]]:
+              progress: bool = True, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train the run ``spec`` on ``cube`` and save its best weights to ``checkpoint``; return ``(history, meta)``.
 
     The checkpoint's ``meta`` holds ``arch, modalities, bands, class_names, size, stack, inputs,
-    seed, tile_size, config, config_hash``, the training outcome and its ``timing`` (machine-dependent);
-    the checkpoint also stores the per-epoch history. Resumes from ``<checkpoint>.state.pt`` after an interruption.
+    seed, tile_size, config, config_hash, data_hash, code_hash``, the training outcome and its
+    ``timing`` (machine-dependent); the checkpoint also stores the per-epoch history.
+
+    Finished runs are reused: if ``checkpoint`` (or, with ``store``, the run's copy
+    ``<store>/<stack>/<checkpoint name>``) passes its SHA-256 check and was made with the same
+    config, data and training code, it is returned without training (and copied to
+    ``checkpoint``), with a message saying so. Otherwise the run trains into the store (or straight
+    into ``checkpoint``), resuming from ``<that file>.state.pt`` after an interruption. The store
+    lies outside a Snakemake job's declared outputs, which Snakemake deletes when the job fails.
     """
     from eoxai.runtime import seed_everything
 
     checkpoint = Path(checkpoint)
+    target = Path(store) / spec.stack / checkpoint.name if store is not None else checkpoint
     train, val, mods = run_datasets(cube, spec)
     run_config = spec.as_config()
-    run_hash = config_hash(run_config)
+    identity = {"config_hash": config_hash(run_config), "data_hash": cube_hash(cube), "code_hash": code_hash()}
+    desc = f"{spec.stack} {spec.name}"
+    for found in dict.fromkeys((checkpoint, target)):
+        ckpt = reusable_checkpoint(found, identity)
+        if ckpt is not None:
+            if found != checkpoint:
+                _publish(found, checkpoint)
+            print(f"{desc}: reused the finished run {found.name} (SHA-256 verified; config {identity['config_hash']}, "
+                  f"data {identity['data_hash']}, code {identity['code_hash']}); not trained again")
+            return pd.DataFrame(ckpt.get("history", []), columns=HISTORY_COLUMNS), ckpt["meta"]
     seed_everything(spec.seed)  # model initialisation
     cfg = spec.config
     model = build_model(spec.arch, mods, train.class_names, size=cfg.size, weights=cfg.weights)
-    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    model, history, info = fit(model, train, val, cfg, spec.seed, device=device, state_path=_state_path(checkpoint),
-                               run_hash=run_hash, progress=progress, desc=f"{spec.stack} {spec.name}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    model, history, info = fit(model, train, val, cfg, spec.seed, device=device, state_path=_state_path(target),
+                               run_hash=config_hash(identity), progress=progress, desc=desc)
     meta = {
         "arch": spec.arch, "modalities": mods, "bands": train.bands, "class_names": train.class_names,
         "size": cfg.size, "stack": spec.stack, "inputs": spec.inputs, "seed": int(spec.seed),
-        "tile_size": int(spec.tile_size), "config": run_config, "config_hash": run_hash,
+        "tile_size": int(spec.tile_size), "config": run_config, **identity,
         "train_tiles": len(train), "validation_tiles": len(val),
         **{k: info[k] for k in ("best_epoch", "best_val_miou", "epochs_run", "stopped_early")},
         "timing": {k: info[k] for k in ("wall_s", "train_tiles_per_s")} | {"device": str(device)},
     }
-    save_checkpoint(checkpoint, model.cpu(), meta, history=history.to_dict("records"))
-    return history, meta
+    save_checkpoint(target, model.cpu(), meta, history=history.to_dict("records"))
+    if target != checkpoint:
+        _publish(target, checkpoint)
+    return history, plain(meta)
 
 
 def expected_meta(spec: RunSpec) -> dict[str, Any]:
@@ -497,6 +630,6 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
 
 __all__ = [
     "INPUT_SETS", "autocast", "to_device", "NonFiniteError", "RunSpec", "TrainConfig", "augment_d4", "checkpoint_path",
-    "cube_modalities", "epoch_seed", "expected_meta", "fit", "influence_table", "input_sets", "modality_bands",
-    "predict_tiles", "run_datasets", "run_specs", "train_run", "validate", "warmup_cosine",
+    "code_hash", "cube_hash", "cube_modalities", "epoch_seed", "expected_meta", "fit", "influence_table", "input_sets", "modality_bands",
+    "predict_tiles", "reusable_checkpoint", "run_datasets", "run_specs", "train_run", "validate", "warmup_cosine",
 ]

@@ -29,7 +29,7 @@ rule interclass_gradcam:
         figures=expand(f"{R}/figures/interclass_{{stack}}_{{kind}}.png", stack=IC_STACKS, kind=["bars", "heatmaps"]),
     threads: 1
     shell:
-        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+        notebook_cmd(reference_seed=REFERENCE_SEED)
 
 
 rule spectral_gradcam:
@@ -44,7 +44,7 @@ rule spectral_gradcam:
                        kind=["violins", "heatmap", "modalities"]),
     threads: 1
     shell:
-        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+        notebook_cmd(reference_seed=REFERENCE_SEED)
 
 
 rule occlusion_ig_gradcam:
@@ -58,7 +58,7 @@ rule occlusion_ig_gradcam:
         figures=expand(f"{R}/figures/occlusion_ig_gradcam_{{stack}}.png", stack=OIG_STACKS),
     threads: 1
     shell:
-        notebook_cmd(f"--set reference_seed={REFERENCE_SEED}")
+        notebook_cmd(reference_seed=REFERENCE_SEED)
 
 
 for _rule in (rules.interclass_gradcam, rules.spectral_gradcam, rules.occlusion_ig_gradcam):

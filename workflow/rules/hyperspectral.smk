@@ -27,8 +27,9 @@ rule patch_size_cells:
         size=r"\d+",
     threads: 1
     shell:
-        f"{PY} -m eoxai.hyperspectral.study --profile {PROFILE_FILE} --model {{wildcards.model}} "
-        f"--size {{wildcards.size}} --cache {R}/interim/patch_size --done {{output.done}} --threads {{threads}}"
+        f"{q(PY)} -m eoxai.hyperspectral.study --profile {q(PROFILE_FILE)} --model {{wildcards.model:q}} "
+        f"--size {{wildcards.size:q}} --cache {q(R + '/interim/patch_size')} --done {{output.done:q}} "
+        "--threads {threads}"
 
 
 rule patch_size:

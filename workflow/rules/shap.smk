@@ -8,8 +8,7 @@
 XAI_STACKS = list(NB["01_data_fusion"]["stacks"])
 TRAINING_SEEDS = list((NB.get("02_training") or {}).get("seeds", [REFERENCE_SEED]))
 SEED_MODELS = [f"{R}/models/{stack}/manet_mit-all-seed{seed}.pt" for stack in XAI_STACKS for seed in TRAINING_SEEDS]
-XAI_SETS = (f"--set 'stacks=[{','.join(XAI_STACKS)}]' --set reference_seed={REFERENCE_SEED} "
-            f"--set 'training_seeds=[{','.join(map(str, TRAINING_SEEDS))}]'")
+XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAINING_SEEDS}
 
 
 rule shap_segmentation:
@@ -24,7 +23,7 @@ rule shap_segmentation:
         figures=expand(f"{R}/figures/shap_{{stack}}_{{kind}}.png", stack=XAI_STACKS, kind=["partition", "band_groups"]),
     threads: 1
     shell:
-        notebook_cmd(XAI_SETS)
+        notebook_cmd(**XAI_SETS)
 
 
 rule modality_influence:
@@ -42,7 +41,7 @@ rule modality_influence:
                        kind=["occlusion", "influence"]),
     threads: 1
     shell:
-        notebook_cmd(XAI_SETS)
+        notebook_cmd(**XAI_SETS)
 
 
 rule explanation_scorecard:
@@ -62,7 +61,7 @@ rule explanation_scorecard:
         reports=expand(f"{R}/reports/sample_report_{{stack}}.md", stack=XAI_STACKS),
     threads: 1
     shell:
-        notebook_cmd(XAI_SETS)
+        notebook_cmd(**XAI_SETS)
 
 
 ALL += rules.shap_segmentation.output

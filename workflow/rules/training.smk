@@ -34,9 +34,11 @@ rule train:
         figure=f"{R}/figures/training_curves_seed{{seed}}.png",
     wildcard_constraints:
         seed=r"\d+",
+    params:
+        seeds=lambda wildcards: json.dumps([int(wildcards.seed)]),
     threads: 1
     shell:
-        notebook_cmd("--set 'seeds=[{wildcards.seed}]'")
+        notebook_cmd("--set seeds={params.seeds:q}")
 
 
 EVAL_TABLES = ["ablation", "ablation_tests", "evaluation_baseline", "evaluation_runs", "evaluation_per_class",

@@ -19,6 +19,7 @@ seed's choice.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,7 +30,7 @@ import pandas as pd
 import torch
 import xarray as xr
 
-from eoxai.checkpoint import config_hash
+from eoxai.checkpoint import CheckpointError, config_hash, load_torch_file, save_torch_file
 from eoxai.data.hyperspectral import SPLITS
 from eoxai.hyperspectral.consistency import (
     bootstrap_interval,
@@ -52,7 +53,9 @@ from eoxai.hyperspectral.patches import (
 )
 from eoxai.hyperspectral.train import TrainConfig, fit, predict
 
-CACHE_FORMAT = "eoxai-patch-size-cell-1"
+CACHE_FORMAT = "eoxai-patch-size-cell-2"
+#: entries of a cache cell held as numpy arrays in memory and as tensors on disk (``weights_only`` loading)
+_CELL_ARRAYS = ("val_pred", "explain_pred", "attributions")
 
 
 @dataclass(frozen=True)
@@ -200,6 +203,23 @@ def cell_fingerprint(data: StudyData, cell: Cell, config: StudyConfig) -> str:
     return config_hash({"cell": asdict(cell), "config": cfg, "data": data.fingerprint()})
 
 
+def save_cell(path: str | Path, result: Mapping[str, Any], fingerprint: str) -> Path:
+    """Write one cell's result (:func:`run_cell`) atomically, as tensors and plain types, with a SHA-256 sidecar."""
+    payload = {k: torch.from_numpy(np.ascontiguousarray(v)) if k in _CELL_ARRAYS else v for k, v in result.items()}
+    payload["losses"] = [float(x) for x in result["losses"]]
+    return save_torch_file(path, {**payload, "format": CACHE_FORMAT, "fingerprint": fingerprint})
+
+
+def load_cell(path: str | Path, remedy: str | None = None) -> dict[str, Any]:
+    """Read a cell written by :func:`save_cell` after verifying its SHA-256 (``weights_only`` loading).
+
+    Raises :class:`~eoxai.checkpoint.CheckpointError` (naming the file) for a damaged, truncated
+    or unsafe file; ``remedy`` ends the message.
+    """
+    cached = load_torch_file(path, what="patch-size cache cell", remedy=remedy)
+    return {k: v.numpy() if k in _CELL_ARRAYS else v for k, v in cached.items()}
+
+
 def grid_cells(config: StudyConfig) -> list[Cell]:
     """Every (model, patch size, instance) cell of the grid, in a fixed order."""
     return [Cell(m, p, i) for m in config.models for p in config.patch_sizes for i in range(config.instances)]
@@ -209,10 +229,11 @@ def run_grid(data: StudyData, config: StudyConfig, cache_dir: str | Path, progre
              only: Sequence[Cell] | None = None) -> dict[Cell, dict[str, Any]]:
     """Run every (model, patch size, instance) cell, reusing cached cells whose fingerprint matches.
 
-    Each finished cell is written at once to ``cache_dir/<model>-p<size>-i<k>.pt``, so an
-    interrupted run resumes where it stopped, and cells computed by separate jobs (see
-    :func:`main`) are picked up. ``only`` restricts the run to some cells. A tqdm bar counts cells
-    (``progress=False`` hides it).
+    Each finished cell is written at once to ``cache_dir/<model>-p<size>-i<k>.pt`` (with a SHA-256
+    sidecar), so an interrupted run resumes where it stopped, and cells computed by separate jobs
+    (see :func:`main`) are picked up. A cached cell that fails its SHA-256 check or cannot be read
+    is reported (a warning naming the file) and recomputed. ``only`` restricts the run to some
+    cells. A tqdm bar counts cells (``progress=False`` hides it).
     """
     from tqdm import tqdm
 
@@ -226,14 +247,16 @@ def run_grid(data: StudyData, config: StudyConfig, cache_dir: str | Path, progre
         path = cache / f"{cell.key}.pt"
         fp = cell_fingerprint(data, cell, config)
         if path.is_file():
-            cached = torch.load(path, map_location="cpu", weights_only=False)
+            try:
+                cached = load_cell(path, remedy="recomputing the cell")
+            except CheckpointError as exc:
+                warnings.warn(str(exc), stacklevel=2)
+                cached = {}
             if cached.get("format") == CACHE_FORMAT and cached.get("fingerprint") == fp:
                 results[cell] = {**cached, "cached": True}
                 continue
         out = run_cell(data, cell, config)
-        tmp = path.with_suffix(".tmp")
-        torch.save({**out, "format": CACHE_FORMAT, "fingerprint": fp}, tmp)
-        tmp.replace(path)  # atomic: a killed run never leaves a half-written cell
+        save_cell(path, out, fp)  # atomic: a killed run never leaves a half-written cell
         results[cell] = {**out, "cached": False}
     return results
 
@@ -369,7 +392,8 @@ def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFra
         preds = []
         for i in range(config.instances):
             cell = Cell(sel.model, int(sel.chosen), i)
-            cached = torch.load(Path(cache_dir) / f"{cell.key}.pt", map_location="cpu", weights_only=False)
+            cached = load_cell(Path(cache_dir) / f"{cell.key}.pt",
+                               remedy="delete it and rerun notebook 09 (rule patch_size), which recomputes it")
             model = build_patch_model(cell.model, data.extractor.n_bands, data.n_classes, cell.patch_size,
                                       seed=0, **config.models[cell.model])
             model.load_state_dict(cached["state_dict"])
