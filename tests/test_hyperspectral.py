@@ -437,3 +437,21 @@ def test_split_jobs_fill_the_cache_the_notebook_reads(tmp_path, repo_root, monke
     assert all(r["cached"] for r in again.values())
     with pytest.raises(KeyError, match="not in the profile's grid"):
         main(["--profile", "smoke", "--model", model, "--size", "99", "--cache", str(tmp_path), "--done", str(done)])
+
+
+def test_a_cell_trains_the_same_whatever_ran_before_it(tiles):
+    """Dropout masks come from the cell's seed, not from the process's history (split jobs, recomputed cells)."""
+    from eoxai.hyperspectral.study import run_cell
+
+    config = _tiny_config(patch_sizes=[3], models={"vit": {"dim": 8, "depth": 1, "heads": 2,
+                                                                         "mlp_dim": 8, "dropout": 0.5}})
+    data = prepare_study(tiles, CLASSES, config)
+    cell = Cell("vit", 3, 0)
+    first = run_cell(data, cell, config)
+    torch.rand(1000)  # another cell, a notebook cell: anything that draws from the global generator
+    second = run_cell(data, cell, config)
+    assert first["losses"] == second["losses"]
+    np.testing.assert_array_equal(first["attributions"], second["attributions"])
+    state = torch.random.get_rng_state()
+    run_cell(data, cell, config)
+    assert torch.equal(torch.random.get_rng_state(), state), "fit must leave the caller's random state alone"

@@ -37,8 +37,10 @@ def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, 
         seed: int) -> list[float]:
     """Train ``model`` on ``size x size`` patches around ``pixels``; return the mean loss per epoch.
 
-    ``seed`` fixes the batch order (independent instances differ in it and in their initial
-    weights). The model must be on the extractor's device; it is left in eval mode.
+    ``seed`` fixes the batch order and the dropout masks (independent instances differ in it and
+    in their initial weights), so a cell trains the same whatever ran before it in the process
+    (a split job, a recomputed cache cell). The caller's global random state is left unchanged.
+    The model must be on the extractor's device; it is left in eval mode.
     """
     if len(pixels) == 0:
         raise ValueError("no training pixels")
@@ -49,23 +51,26 @@ def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=steps)
     weights = class_weights(pixels.label, config.class_weights)
     loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(extractor.device))
-    history = []
-    model.train()
-    for _ in range(config.epochs):
-        order = torch.randperm(len(pixels), generator=gen).numpy()
-        total = 0.0
-        for b in range(steps):
-            idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-            if len(idx) < 2:  # batch norm needs two samples
-                continue
-            x = extractor.extract(pixels.take(idx), size)
-            opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), labels[idx])
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-        history.append(total / len(pixels))
+    history: list[float] = []
+    devices = [extractor.device] if torch.device(extractor.device).type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(int(seed))  # dropout draws from the global generator
+        model.train()
+        for _ in range(config.epochs):
+            order = torch.randperm(len(pixels), generator=gen).numpy()
+            total = 0.0
+            for b in range(steps):
+                idx = order[b * config.batch_size:(b + 1) * config.batch_size]
+                if len(idx) < 2:  # batch norm needs two samples
+                    continue
+                x = extractor.extract(pixels.take(idx), size)
+                opt.zero_grad(set_to_none=True)
+                loss = loss_fn(model(x), labels[idx])
+                loss.backward()
+                opt.step()
+                sched.step()
+                total += float(loss.detach()) * len(idx)
+            history.append(total / len(pixels))
     model.eval()
     return history
 
