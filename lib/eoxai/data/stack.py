@@ -55,12 +55,7 @@ class StackReader:
 
     def paths(self) -> dict[str, Path]:
         """``{modality: file, ..., "label": file, <extra>: file}`` as declared (not checked)."""
-        d = self.decl
-        out = {m: self.dir / d.resolved_file(md.file) for m, md in d.modalities.items()}
-        out["label"] = self.dir / d.resolved_file(d.label.file)
-        for key in self.extra_files:
-            out[key] = self.dir / str(d.modalities[d.reference_modality].options.get(key, ""))
-        return out
+        return declared_paths(self.decl, self.root)
 
     def files(self) -> list[Path]:
         """Every distinct file the stack reads, in declaration order."""
@@ -125,6 +120,26 @@ def _first_band_outside(decl: StackDeclaration, composite: list[str]) -> str:
 
 
 READERS: dict[str, type[StackReader]] = {}
+
+
+def declared_paths(decl: StackDeclaration, root: str | Path) -> dict[str, Path]:
+    """``{modality: file, "label": file, <extra>: file}`` of a declaration under ``root`` (not checked)."""
+    folder = Path(root) / decl.folder
+    out = {m: folder / decl.resolved_file(md.file) for m, md in decl.modalities.items()}
+    out["label"] = folder / decl.resolved_file(decl.label.file)
+    extra = READERS[decl.reader].extra_files if decl.reader in READERS else ()
+    for key in extra:
+        out[key] = folder / str(decl.modalities[decl.reference_modality].options.get(key, ""))
+    return out
+
+
+def declared_inputs(decl: StackDeclaration, root: str | Path) -> list[Path]:
+    """Every file a stack reads plus its own checksum list: the inputs of the rule that fuses it."""
+    files = list(dict.fromkeys(declared_paths(decl, root).values()))
+    own = Path(root) / decl.checksums if decl.checksums else Path(root) / decl.folder / "SHA256SUMS"
+    if decl.checksums or own.is_file():
+        files.append(own)
+    return files
 
 
 def register_reader(name: str) -> Callable[[type[StackReader]], type[StackReader]]:
