@@ -7,6 +7,7 @@ import yaml
 
 from eoxai.config import get, load_profile, notebook_parameters, stack_declarations
 from eoxai.errors import ConfigError
+from tests.conftest import ROOT
 
 PROFILES = ("smoke", "quick", "paper")
 
@@ -147,3 +148,16 @@ def test_notebook_parameters_merge_common_section_declarations_and_overrides(rep
     assert params["stacks"] == ["sen1floods11", "eolearn"]
     assert params["declarations"]["eolearn"]["label"]["legend"][8] == "artificial_surface"
     assert "declarations" not in notebook_parameters(cfg, "02_training")
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "config" / "stacks").glob("*.yaml")),
+                         ids=lambda p: p.stem)
+def test_every_declaration_file_is_valid_and_says_how_to_get_its_data(path):
+    from eoxai.config import validate_declaration
+    from eoxai.data.download import REGISTRY
+
+    decl = validate_declaration(path.stem, yaml.safe_load(path.read_text()))
+    assert decl.source, "say which published description the declaration follows"
+    assert decl.download in REGISTRY or decl.download is None
+    if decl.download:
+        assert REGISTRY[decl.download].folder == decl.folder or decl.folder.endswith("_sample")
