@@ -90,10 +90,10 @@ def smoke_profile(data_dir: Path, results_dir: Path) -> dict:
             "04_interclass_gradcam": {"stacks": ["floodplain"], "max_tiles": 2, "batch_size": 2},
             "05_spectral_gradcam": {"stacks": ["floodplain"], "max_tiles": {"floodplain": 1}, "violin_pixels": 100},
             "06_occlusion_ig_gradcam": {"stacks": ["floodplain"], "n_instances": 1, "ig_steps": 4, "ig_batch": 4},
-            "07_shap_segmentation": {"n_instances": 1, "grid": 4, "blur": 5, "max_evals": 20},
+            "07_shap_segmentation": {"n_instances": 1, "grid": 4, "blur": 5, "max_evals": 40},
             "08_modality_influence": {},
             "08b_explanation_scorecard": {"n_instances": 1, "ig_steps": 4, "occlusion_grid": 4, "shap_grid": 4,
-                                          "shap_blur": 5, "shap_max_evals": 20, "curve_steps": 4},
+                                          "shap_blur": 5, "shap_max_evals": 40, "curve_steps": 4},
         },
     }
 
@@ -216,3 +216,18 @@ def test_no_stack_name_switches_outside_config_data_and_tests():
             if re.search(r"\b(sen1floods11|eolearn)\b", line):
                 offenders.append(f"{path.relative_to(ROOT)}: {line.strip()}")
     assert not offenders, "stack names in code:\n" + "\n".join(offenders)
+
+
+def test_the_readme_example_declaration_and_profile_are_valid(tmp_path):
+    """The YAML a reader copies from README "Bring your own data" loads and schedules 01-08b."""
+    from eoxai.config import load_profile, stack_declarations
+
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("## Bring your own data"):]
+    declaration, profile = re.findall(r"```yaml\n(.*?)```", section, re.S)[:2]
+    (tmp_path / "mysite.yaml").write_text(declaration)
+    (tmp_path / "my.yaml").write_text(profile)
+    cfg = load_profile(tmp_path / "my.yaml", ROOT / "config")
+    assert list(cfg["notebooks"])[-1] == "08b_explanation_scorecard" and "09_patch_size_hyperopt" not in cfg["notebooks"]
+    decl = stack_declarations(cfg)["mysite"]
+    assert decl.reference_modality == "msi" and decl.label.class_names == ["water", "forest", "cropland"]
