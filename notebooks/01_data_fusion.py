@@ -30,7 +30,7 @@
 # | `sen1floods11` | Sentinel-1 VV, VH (dB) + Sentinel-2 L1C, 13 bands | water / not water (hand labelled) | SAR + optical fusion (CLAIRE; Ekim & Schmitt) |
 # | `eolearn` | two Sentinel-2 L1C dates (13 bands each) + DEM | LULC, 5 classes | dual-month optical + DEM (Ebrahimi & Kumar) |
 #
-# No other fusion-ready set ships under `../shared/data/`: the EnMAP tiles are single-sensor
+# No other fusion-ready set ships under `data/`: the EnMAP tiles are single-sensor
 # (notebook 09) and EuroSAT is scene-level RGB (notebook 10).
 
 # %% tags=["parameters"]

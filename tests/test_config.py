@@ -161,3 +161,16 @@ def test_every_declaration_file_is_valid_and_says_how_to_get_its_data(path):
     assert decl.download in REGISTRY or decl.download is None
     if decl.download:
         assert REGISTRY[decl.download].folder == decl.folder or decl.folder.endswith("_sample")
+
+
+def test_profile_check_cli_names_the_key_and_exits_2(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profile: bad\nnotebooks:\n  02_training: {train: {patience: -1}}\n  01_data_fusion: {}\n")
+    out = subprocess.run([sys.executable, "-m", "eoxai.config", "quick", str(bad)], capture_output=True, text=True,
+                         cwd=ROOT, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stdout.startswith("quick: ok")
+    assert "notebooks.02_training.train.patience = -1" in out.stderr and "allowed range [0, inf)" in out.stderr

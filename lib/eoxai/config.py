@@ -249,3 +249,28 @@ def notebook_parameters(cfg: Mapping[str, Any], notebook: str, **overrides: Any)
         params["declarations"] = {n: decls[n].model_dump() for n in section.get("stacks", [])}
     params.update(overrides)
     return params
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m eoxai.config PROFILE...``: check profiles (name or YAML path) in well under a second."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(description="Check run profiles against the schema (eoxai.schema).")
+    ap.add_argument("profiles", nargs="+", help="profile names (quick) or YAML files")
+    ap.add_argument("--config-dir", help="folder of base.yaml and the named profiles (default: config/)")
+    a = ap.parse_args(argv)
+    status = 0
+    for profile in a.profiles:
+        try:
+            cfg = load_profile(profile, a.config_dir)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        print(f"{profile}: ok ({len(cfg['notebooks'])} notebooks, stacks {sorted(cfg.get('stacks') or {})})")
+    return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
