@@ -246,3 +246,13 @@ def test_a_profile_typo_stops_snakemake_before_any_job(tmp_path):
     assert "notebooks.07_shap_segmentation.max_eval: unknown key; did you mean 'max_evals'?" in text
     assert "Building DAG of jobs" not in text
     assert not (tmp_path / "r").exists()
+
+
+def test_no_training_tile_names_tile_block_and_scene_sizes(byod):
+    root, decl = byod
+    decl["tiling"] = {"block_size": 16, "buffer": 2, "tile_size": 100}  # fits the scene, not one block
+    declaration, sample = load(root, decl)
+    with pytest.raises(TileSizeError, match=r"no 100 x 100 px training tile with labels fits the 128 x 128 px scene "
+                                            r"split into blocks of 16 px \(buffer 2\)"):
+        fuse_stack(declaration, {m: sample[m] for m in declaration.modalities}, sample["label"],
+                   fractions=[0.6, 0.2, 0.2], seed=0)

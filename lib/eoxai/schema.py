@@ -237,7 +237,9 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "03_evaluation": ("01_data_fusion", "02_training"),
     **{nb: ("01_data_fusion", "02_training") for nb in (
         "04_interclass_gradcam", "05_spectral_gradcam", "06_occlusion_ig_gradcam", "07_shap_segmentation",
-        "08_modality_influence", "08b_explanation_scorecard")},
+        "08_modality_influence")},
+    # the scorecard's per-sample report reads the tables of 07 and 08
+    "08b_explanation_scorecard": ("01_data_fusion", "02_training", "07_shap_segmentation", "08_modality_influence"),
 }
 
 

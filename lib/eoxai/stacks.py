@@ -36,8 +36,13 @@ def as_declaration(name: str, declaration: StackDeclaration | Mapping[str, Any])
 def load_stack(
     declaration: StackDeclaration | Mapping[str, Any], data_dir: str | Path, name: str | None = None,
 ) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
-    """Read a declared stack; returns ``({modality: (band, y, x)}, label (y, x))`` in declaration order."""
-    decl = as_declaration(name or getattr(declaration, "name", "") or str(declaration.get("name", "")), declaration)
+    """Read a declared stack; returns ``({modality: (band, y, x)}, label (y, x))`` in declaration order.
+
+    ``name`` defaults to the declaration's own ``name``.
+    """
+    if name is None:
+        name = declaration.name if isinstance(declaration, StackDeclaration) else str(declaration.get("name", ""))
+    decl = as_declaration(name, declaration)
     sample = open_stack(decl, data_dir).load()
     return {m: sample[m] for m in decl.modalities}, sample["label"]
 
@@ -50,11 +55,6 @@ def check_tiling(decl: StackDeclaration, label: xr.DataArray) -> None:
         raise TileSizeError(
             f"stack {decl.name!r}: tile_size {t.tile_size} px is larger than the scene ({h} x {w} px); set "
             f"stacks.{decl.name}.tiling.tile_size to at most {min(h, w)}"
-        )
-    if t.tile_size > t.block_size:
-        raise TileSizeError(
-            f"stack {decl.name!r}: tile_size {t.tile_size} px is larger than block_size {t.block_size} px, so no "
-            f"tile lies wholly inside one split block; set stacks.{decl.name}.tiling.tile_size <= block_size"
         )
 
 
@@ -76,12 +76,6 @@ def plot_stack(declaration: StackDeclaration, modalities: Mapping[str, xr.DataAr
 def fusion_summary(cube: xr.Dataset, tile_size: int) -> dict[str, Any]:
     """One row describing a fused cube: modalities, grid, classes, tiles per split, split distances."""
     tiles = tile_counts(cube, tile_size).set_index("split")["tiles"]
-    if int(tiles[SPLIT_NAMES[TRAIN]]) == 0:
-        raise TileSizeError(
-            f"stack {cube.attrs.get('name')!r}: no {tile_size} x {tile_size} px training tile with labels fits the "
-            f"{cube.sizes['y']} x {cube.sizes['x']} px scene split into blocks of {cube.attrs['block_size']} px "
-            f"(buffer {cube.attrs['buffer']}); use a smaller tile_size or a larger block_size"
-        )
     split = cube["split"].values
     return {
         "stack": cube.attrs.get("name"),
@@ -134,6 +128,13 @@ def fuse_stack(
         resampling={m: Resampling[md.resampling] for m, md in d.modalities.items()},
         attrs={"declaration": d.model_dump_json()},
     )
+    tiles = tile_counts(cube, d.tiling.tile_size).set_index("split")["tiles"]
+    if int(tiles[SPLIT_NAMES[TRAIN]]) == 0:
+        raise TileSizeError(
+            f"stack {d.name!r}: no {d.tiling.tile_size} x {d.tiling.tile_size} px training tile with labels fits the "
+            f"{cube.sizes['y']} x {cube.sizes['x']} px scene split into blocks of {d.tiling.block_size} px (buffer "
+            f"{d.tiling.buffer}); lower stacks.{d.name}.tiling.tile_size or raise its block_size"
+        )
     warn_single_class(cube)
     return cube
 
