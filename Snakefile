@@ -5,6 +5,11 @@
 #   snakemake --cores 2 --config profile=smoke           # tiny, for the tests -> results/smoke/
 #   snakemake --cores 2 --config profile=paper           # full datasets, GPU -> results/paper/
 #   snakemake --cores 2 --config results_dir=/tmp/x      # same profile, another output folder
+#   snakemake --cores 2 --configfile my.yaml             # your own profile (README "Bring your own data")
+#   snakemake fusion --cores 2 --config profile=smoke    # one rule (rule names go before --config)
+#
+# A profile is validated (eoxai.schema) before any job starts. Only the notebooks that have a
+# section in the profile are scheduled. Data inputs come from the stack declarations.
 #
 # Every rule runs `python -m eoxai.runner`, which executes the notebook into
 # <results>/notebooks/ and writes a provenance record into <results>/provenance/; the last rule
@@ -15,19 +20,38 @@ import shlex
 import sys
 from pathlib import Path
 
-from eoxai.config import load_profile
+from eoxai.config import load_profile, stack_declarations
+from eoxai.data.download import missing_datasets_message
+from eoxai.data.stack import declared_inputs
 from eoxai.reference import reference_checkpoint
 
-PROFILE = str(config.get("profile", "quick"))
-CFG = load_profile(PROFILE)
+# `--configfile my.yaml` names the profile file itself; otherwise `--config profile=NAME`
+_CONFIGFILES = [str(p) for p in (workflow.overwrite_configfiles or [])]
+CFG = load_profile(_CONFIGFILES[-1] if _CONFIGFILES else str(config.get("profile", "quick")))
+PROFILE = str(CFG["profile"])
 PROFILE_FILE = CFG["_path"]
 R = str(config.get("results_dir", CFG["results_dir"])).rstrip("/")
 DATA = str(CFG["data_dir"]).rstrip("/")
 PY = sys.executable
 NB = CFG["notebooks"]
+STACKS = stack_declarations(CFG)
 
 ALL = []  # final outputs: every included rule file appends to it
 RECORDS = []  # provenance records, merged by rule `manifest`
+
+
+def stack_files(*stacks):
+    """The files each declared stack reads, its own checksum list and the data folder's lists
+    (data/SHA256SUMS*) that exist (rule inputs).
+
+    A declared file that does not exist stays an input, so Snakemake stops with "Missing input
+    files" naming it (and the Snakefile's head lists every missing dataset with its download
+    command); a stack the profile does not use is not an input at all.
+    """
+    files = sorted(p.as_posix() for p in Path(DATA).glob("SHA256SUMS*"))
+    for name in stacks:
+        files += [p.as_posix() for p in declared_inputs(STACKS[name], DATA)]
+    return list(dict.fromkeys(files))
 
 
 def data_files(*folders):
@@ -74,24 +98,56 @@ def notebook_cmd(template="", **values):
     )
 
 
-include: "workflow/rules/fusion.smk"
+def scheduled(*notebooks):
+    """True if the profile runs any of ``notebooks`` (it has a section for it)."""
+    return any(nb in NB for nb in notebooks)
+
+
+if scheduled("01_data_fusion"):
+
+    include: "workflow/rules/fusion.smk"
+
 
 # The model every XAI notebook explains: MAnet-MiT on all modalities, first training seed, per
 # stack. Rule `train` (workflow/rules/training.smk) makes it; XAI rules take it as input.
 REFERENCE_SEED = (NB.get("02_training") or {}).get("seeds", [0])[0]
 REFERENCE_MODELS = {
-    stack: reference_checkpoint(R, stack, REFERENCE_SEED).as_posix() for stack in NB["01_data_fusion"]["stacks"]
+    stack: reference_checkpoint(R, stack, REFERENCE_SEED).as_posix()
+    for stack in (NB.get("01_data_fusion") or {}).get("stacks", [])
 }
 
-include: "workflow/rules/training.smk"  # 02 training, 03 evaluation
+if scheduled("02_training", "03_evaluation"):
 
-include: "workflow/rules/gradcam.smk"  # 04 interclass, 05 spectral, 06 occlusion/IG/Grad-CAM
+    include: "workflow/rules/training.smk"  # 02 training, 03 evaluation
 
-include: "workflow/rules/shap.smk"  # 07 SHAP, 08 modality influence + explanation scorecard
 
-include: "workflow/rules/hyperspectral.smk"  # 09 patch-size study
+if scheduled("04_interclass_gradcam", "05_spectral_gradcam", "06_occlusion_ig_gradcam"):
 
-include: "workflow/rules/scene.smk"  # 10 scene-level SHAP
+    include: "workflow/rules/gradcam.smk"  # 04 interclass, 05 spectral, 06 occlusion/IG/Grad-CAM
+
+
+if scheduled("07_shap_segmentation", "08_modality_influence", "08b_explanation_scorecard"):
+
+    include: "workflow/rules/shap.smk"  # 07 SHAP, 08 modality influence + explanation scorecard
+
+
+if scheduled("09_patch_size_hyperopt"):
+
+    include: "workflow/rules/hyperspectral.smk"  # 09 patch-size study
+
+
+if scheduled("10_scene_shap"):
+
+    include: "workflow/rules/scene.smk"  # 10 scene-level SHAP
+
+
+# Every missing dataset any scheduled rule reads, each with the command that gets it (printed on
+# every invocation, dry runs included; Snakemake then stops at the first rule missing one).
+_MISSING_DATA = missing_datasets_message(
+    [str(f) for r in workflow.rules for f in r.input if isinstance(f, str)], DATA
+)
+if _MISSING_DATA:
+    print(_MISSING_DATA, file=sys.stderr)
 
 include: "workflow/rules/audit.smk"  # reviewer audit
 

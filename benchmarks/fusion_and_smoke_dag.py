@@ -20,21 +20,21 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def time_fusion(repeats: int) -> list[tuple[str, float, float]]:
-    from eoxai.config import load_profile
-    from eoxai.fusion import fuse, write_cube
-    from eoxai.stacks import load_stack
+    from eoxai.config import load_profile, stack_declarations
+    from eoxai.fusion import write_cube
+    from eoxai.stacks import fuse_stack, load_stack
 
     cfg = load_profile("quick", ROOT / "config")
     section = cfg["notebooks"]["01_data_fusion"]
+    decls = stack_declarations(cfg)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for name, opt in section["stacks"].items():
+        for name in section["stacks"]:
             times = []
             for _ in range(repeats):
                 t0 = time.perf_counter()
-                mods, label = load_stack(name, ROOT / cfg["data_dir"], opt)
-                cube = fuse(mods, label, block_size=opt["block_size"], buffer=opt["buffer"],
-                            fractions=section["split_fractions"], seed=cfg["seed"], name=name)
+                mods, label = load_stack(decls[name], ROOT / cfg["data_dir"])
+                cube = fuse_stack(decls[name], mods, label, fractions=section["split_fractions"], seed=cfg["seed"])
                 write_cube(cube, Path(tmp) / f"{name}.nc")
                 times.append(time.perf_counter() - t0)
             pixels = cube.sizes["y"] * cube.sizes["x"] * cube.sizes["band"]

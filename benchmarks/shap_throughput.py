@@ -27,11 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
 from eoxai.checkpoint import load_checkpoint  # noqa: E402
-from eoxai.config import load_profile  # noqa: E402
-from eoxai.fusion import fuse  # noqa: E402
+from eoxai.config import load_profile, stack_declarations  # noqa: E402
 from eoxai.models import build_model  # noqa: E402
 from eoxai.runtime import configure_torch, seed_everything  # noqa: E402
-from eoxai.stacks import load_stack  # noqa: E402
+from eoxai.stacks import fuse_stack, load_stack  # noqa: E402
 from eoxai.xai.instances import load_tiles, pick_tiles  # noqa: E402
 from eoxai.xai.modality import band_groups  # noqa: E402
 from eoxai.xai.shap_seg import SegmentationScorer, band_group_shap, explain_partition  # noqa: E402
@@ -62,11 +61,10 @@ def main() -> None:
     configure_torch(a.threads)
     cfg = load_profile("quick", ROOT / "config")
     fusion = cfg["notebooks"]["01_data_fusion"]
-    opt = fusion["stacks"][a.stack]
-    mods, label = load_stack(a.stack, ROOT / cfg["data_dir"], opt)
-    cube = fuse(mods, label, block_size=opt["block_size"], buffer=opt["buffer"], fractions=fusion["split_fractions"],
-                seed=cfg["seed"], name=a.stack)
-    tiles = load_tiles(cube, "test", opt["tile_size"])
+    decl = stack_declarations(cfg)[a.stack]
+    mods, label = load_stack(decl, ROOT / cfg["data_dir"])
+    cube = fuse_stack(decl, mods, label, fractions=fusion["split_fractions"], seed=cfg["seed"])
+    tiles = load_tiles(cube, "test", decl.tiling.tile_size)
     x = tiles.subset(pick_tiles(tiles.masks, a.images, cfg["seed"])).images
     modalities = {m: int(n) for m, n in zip(*map(list, _counts(cube)), strict=True)}
     if a.checkpoint:

@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -18,14 +20,17 @@
 # the **training split only**, and cut into tiles with a **spatially blocked split** that leaves a
 # buffer between training and test pixels. Nodata stays a mask; it is never silently zero-filled.
 #
-# Two fused stacks are built from the shipped real data (provenance and licences: `data/README.md`):
+# Every stack is a **declaration** (`config/stacks/*.yaml`, or your own: README "Bring your own
+# data"): files, bands, units, nodata, label legend, reference grid and tiling. This notebook
+# fuses whichever declared stacks the profile lists. The quick profile fuses the two stacks
+# built from the shipped real data (provenance and licences: `data/README.md`):
 #
 # | stack | modalities | labels | seeds' analogue |
 # |---|---|---|---|
 # | `sen1floods11` | Sentinel-1 VV, VH (dB) + Sentinel-2 L1C, 13 bands | water / not water (hand labelled) | SAR + optical fusion (CLAIRE; Ekim & Schmitt) |
 # | `eolearn` | two Sentinel-2 L1C dates (13 bands each) + DEM | LULC, 5 classes | dual-month optical + DEM (Ebrahimi & Kumar) |
 #
-# No other fusion-ready set ships under `../shared/data/`: the EnMAP tiles are single-sensor
+# No other fusion-ready set ships under `data/`: the EnMAP tiles are single-sensor
 # (notebook 09) and EuroSAT is scene-level RGB (notebook 10).
 
 # %% tags=["parameters"]
@@ -35,11 +40,10 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
-stacks = {
-    "sen1floods11": {"chip": "Spain_7370579", "block_size": 128, "buffer": 8, "tile_size": 64},
-    "eolearn": {"dates": [0, 4], "block_size": 32, "buffer": 2, "tile_size": 32},
-}
+stacks = ["sen1floods11", "eolearn"]
 split_fractions = [0.6, 0.2, 0.2]
+# {stack: declaration}, injected from the profile; None (run by hand): the named profile's
+declarations = None
 
 # %%
 from pathlib import Path
@@ -48,9 +52,14 @@ import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots
-from eoxai.fusion import fuse, write_cube
+from eoxai.config import load_profile, stack_declarations
+from eoxai.fusion import write_cube
 from eoxai.split import class_balance
-from eoxai.stacks import band_statistics, fusion_summary, load_stack, plot_stack
+from eoxai.stacks import as_declaration, band_statistics, fuse_stack, fusion_summary, load_stack, plot_stack
+
+if declarations is None:
+    declarations = stack_declarations(load_profile(profile, "../config"))
+decls = {name: as_declaration(name, declarations[name]) for name in stacks}
 
 R = Path(results_dir)
 for sub in ("interim", "tables", "figures"):
@@ -58,20 +67,19 @@ for sub in ("interim", "tables", "figures"):
 
 # %% [markdown]
 # ## Read, align, stack, split, normalise
-# Readers verify every file's SHA-256 against `data/SHA256SUMS`, check band counts, grids and
-# label values, and return xarray objects whose `band` coordinate carries the band names.
-# The first modality is the reference grid; the others are checked against it (and snapped, or
-# reprojected on request).
+# The reader a declaration names verifies every file's SHA-256 against the checksum lists,
+# checks band counts, CRSs, grids and label values, and returns xarray objects whose `band`
+# coordinate carries the band names. The declared reference modality is the grid; the others
+# are checked against it (and snapped, or reprojected when the declaration says `reproject: true`).
 
 # %%
 raw, cubes = {}, {}
-for name, opt in stacks.items():
-    raw[name] = load_stack(name, data_dir, opt)
-    cubes[name] = fuse(*raw[name], block_size=opt["block_size"], buffer=opt["buffer"],
-                       fractions=split_fractions, seed=seed, name=name)
+for name, decl in decls.items():
+    raw[name] = load_stack(decl, data_dir)
+    cubes[name] = fuse_stack(decl, *raw[name], fractions=split_fractions, seed=seed)
     write_cube(cubes[name], R / "interim" / f"{name}.nc")
 
-summary = pd.DataFrame([fusion_summary(cubes[n], stacks[n]["tile_size"]) for n in stacks])
+summary = pd.DataFrame([fusion_summary(cubes[n], decls[n].tiling.tile_size) for n in decls])
 balance = pd.concat(
     class_balance(c["label"].values, c["split"].values, list(c["class"].values)).assign(stack=n)
     for n, c in cubes.items()
@@ -93,14 +101,13 @@ balance.pivot_table(index=["stack", "class"], columns="split", values="share").r
 # ## Figures: what was fused, how it was split, and the class balance per split
 
 # %%
-titles = {"sen1floods11": "Sen1Floods11 Spain_7370579: S2 false colour (B12, B8, B4), S1 VV, water label",
-          "eolearn": "eo-learn patch, Slovenia: S2 date 1 true colour, DEM, LULC"}
-for name, opt in stacks.items():
+for name, decl in decls.items():
     modalities, label = raw[name]
-    plots.savefig(plot_stack(name, modalities, label, title=titles[name]),
+    plots.savefig(plot_stack(decl, modalities, label, title=decl.panel.title or f"{name}: {decl.description}"),
                   R / "figures" / f"fusion_{name}_panel.png")
+    tiling = decl.tiling
     plots.savefig(plots.plot_split_map(cubes[name]["split"].values, resolution_m=plots.resolution_m(label),
-                                       title=f"{name}: blocks of {opt['block_size']} px, buffer {opt['buffer']} px"),
+                                       title=f"{name}: blocks of {tiling.block_size} px, buffer {tiling.buffer} px"),
                   R / "figures" / f"fusion_{name}_split.png")
     plots.savefig(plots.plot_class_balance(balance[balance["stack"] == name], title=f"{name}: class balance per split"),
                   R / "figures" / f"fusion_{name}_class_balance.png")

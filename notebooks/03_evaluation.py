@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -267,7 +269,8 @@ infl.round(3)
 # %%
 cost = ev.cost.assign(s_per_epoch=ev.cost.wall_s / ev.cost.epochs_run)
 per_arch = cost.groupby(["stack", "arch", "inputs"])["s_per_epoch"].mean()
-if ("sen1floods11", "unet_influence", "all") in per_arch and ("sen1floods11", "unet", "all") in per_arch:
-    ratio = per_arch["sen1floods11", "unet_influence", "all"] / per_arch["sen1floods11", "unet", "all"]
-    print(f"unet_influence / unet epoch time on sen1floods11 here: {ratio:.2f}x")
+for stack in dict.fromkeys(per_arch.index.get_level_values("stack")):
+    if (stack, "unet_influence", "all") in per_arch and (stack, "unet", "all") in per_arch:
+        ratio = per_arch[stack, "unet_influence", "all"] / per_arch[stack, "unet", "all"]
+        print(f"unet_influence / unet epoch time on {stack} here: {ratio:.2f}x")
 per_arch.round(2)

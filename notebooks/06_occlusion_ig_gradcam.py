@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -43,8 +45,8 @@ reference_seed = 0
 stacks = ["sen1floods11", "eolearn"]
 split = "test"
 n_instances = 3
-targets = {"sen1floods11": "water", "eolearn": "forest"}
-rgb = {"sen1floods11": ["s2.B4", "s2.B3", "s2.B2"], "eolearn": ["s2_t1.B4", "s2_t1.B3", "s2_t1.B2"]}
+# {stack: class}; a stack not named: its declaration's label.target (else its legend's last class)
+targets = {}
 layer = "segmentation_head.0"
 baseline = "mean"
 ig_steps = 200
@@ -63,6 +65,7 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
+from eoxai.stacks import cube_declaration, explained_target
 from eoxai.xai import attribution
 from eoxai.xai.gradcam import AllClassGradCAM
 from eoxai.xai.maps import class_map
@@ -80,7 +83,8 @@ for stack in stacks:
     ref = load_reference(R, stack, reference_seed, split, sample=n_instances, sample_seed=seed, device=dev)
     model, x, y, origins = ref.model, ref.images, ref.masks.numpy(), ref.origins
     bands, mods, classes = ref.bands, ref.modalities, ref.class_names
-    target = classes.index(targets[stack])
+    target = classes.index(explained_target(ref.cube, targets, masks=y))  # warns if absent from y
+    rgb = cube_declaration(ref.cube).rgb
     base = baseline_values(*ref.band_statistics(), baseline).to(dev, x.dtype)
 
     seconds = {}
@@ -116,10 +120,10 @@ for stack in stacks:
     agree_parts.append(attribution.map_agreement(maps).assign(stack=stack))
     for name, a in (("Integrated Gradients", ig["attribution"]), ("Occlusion", occ)):
         band_parts.append(attribution.band_totals(a).assign(stack=stack, method=name))
-    composite = x[:, [bands.index(b) for b in rgb[stack]]].cpu().numpy()
+    composite = x[:, [bands.index(b) for b in rgb]].cpu().numpy()
     fig = attribution.plot_method_maps(
         composite, y, maps, classes, row_titles=[f"tile at row {r}, col {c}" for r, c in origins],
-        composite_title=f"RGB = {', '.join(rgb[stack])}\n(2-98 % stretch)",
+        composite_title=f"RGB = {', '.join(rgb)}\n(2-98 % stretch)",
         title=f"{stack}: evidence for '{classes[target]}' by three methods ({split} split, seed {seed})")
     plots.savefig(fig, R / "figures" / f"occlusion_ig_gradcam_{stack}.png")
     display(Image(filename=str(R / "figures" / f"occlusion_ig_gradcam_{stack}.png")))

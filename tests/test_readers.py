@@ -66,7 +66,7 @@ def test_missing_file(data_copy):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(DatasetNotFoundError, match="shared/data"):
+    with pytest.raises(DatasetNotFoundError, match=r"data/README\.md"):
         Sen1Floods11(tmp_path)
 
 

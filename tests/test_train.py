@@ -8,14 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-import yaml
 
 import eoxai.train as train_mod
 from eoxai.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
+from eoxai.config import load_profile, stack_declarations
 from eoxai.errors import BandCountError, ConfigError, EmptyTileError
-from eoxai.fusion import fuse
 from eoxai.models import build_model
-from eoxai.stacks import load_stack
+from eoxai.stacks import fuse_stack, load_stack
 from eoxai.train import (
     NonFiniteError,
     RunSpec,
@@ -30,7 +29,7 @@ from eoxai.train import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
+PROFILE = load_profile("quick", ROOT / "config")
 
 
 
@@ -38,11 +37,11 @@ PROFILE = yaml.safe_load((ROOT / "config" / "quick.yaml").read_text())
 def cubes():
     """The two fused cubes of the quick profile, built from the shipped data."""
     nb = PROFILE["notebooks"]["01_data_fusion"]
+    decls = stack_declarations(PROFILE)
     out = {}
-    for name, opt in nb["stacks"].items():
-        mods, label = load_stack(name, ROOT / "data", opt)
-        out[name] = fuse(mods, label, block_size=opt["block_size"], buffer=opt["buffer"],
-                         fractions=nb["split_fractions"], seed=PROFILE["seed"], name=name)
+    for name in nb["stacks"]:
+        out[name] = fuse_stack(decls[name], *load_stack(decls[name], ROOT / "data"),
+                               fractions=nb["split_fractions"], seed=PROFILE["seed"])
     return out
 
 
@@ -64,8 +63,10 @@ def test_input_sets_of_both_stacks(cubes) -> None:
 
 def test_run_specs_from_the_profiles() -> None:
     for profile in ("smoke", "quick", "paper"):
-        nb = yaml.safe_load((ROOT / "config" / f"{profile}.yaml").read_text())["notebooks"]
-        tiles = {s: o["tile_size"] for s, o in nb["01_data_fusion"]["stacks"].items()}
+        cfg = load_profile(profile, ROOT / "config")
+        nb = cfg["notebooks"]
+        decls = stack_declarations(cfg)
+        tiles = {s: decls[s].tiling.tile_size for s in nb["01_data_fusion"]["stacks"]}
         tr = nb["02_training"]
         specs = run_specs(tr["runs"], tr["seeds"], tiles, tr["train"])
         assert {(s.stack, s.arch, s.inputs, s.seed) for s in specs} >= {

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -47,10 +48,12 @@ class BandModel(nn.Module):
 @lru_cache(maxsize=1)
 def eolearn_cube():
     """The eo-learn stack (two S2 dates + DEM) fused from the shipped data, as notebook 01 does."""
+    from eoxai.config import validate_declaration
     from eoxai.fusion import fuse
     from eoxai.stacks import load_stack
 
-    mods, label = load_stack("eolearn", DATA, {"dates": [0, 4]})
+    decl = validate_declaration("eolearn", yaml.safe_load((DATA.parent / "config" / "stacks" / "eolearn.yaml").read_text()))
+    mods, label = load_stack(decl, DATA)
     return fuse(mods, label, block_size=32, buffer=2, seed=3, name="eolearn")
 
 

@@ -7,7 +7,7 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.fusion`      alignment on one grid, per-modality normalisation, nodata masks
 - :mod:`eoxai.split`       spatially blocked train/validation/test split with a buffer
 - :mod:`eoxai.tiles`       tiles of a fused cube as a torch dataset (samples are dicts)
-- :mod:`eoxai.stacks`      the fused stacks the compendium builds, by name (notebook 01)
+- :mod:`eoxai.stacks`      fused stacks from YAML declarations (notebook 01; eoxai.data.declaration)
 - :mod:`eoxai.models`      ``build_model``: MAnet-MiT, CLAIRE-style dual encoder, influence UNet
 - :mod:`eoxai.losses`      cross-entropy, focal, Tversky, RIFT
 - :mod:`eoxai.train`       seeded, resumable training that reuses finished runs; :mod:`eoxai.checkpoint`

@@ -80,7 +80,7 @@ def verify_files(
         if got != expected:
             raise ChecksumError(
                 f"checksum mismatch for {f}: expected sha256 {expected}, got {got}. "
-                "The file was modified or is incomplete; restore it from ../shared/data or re-download."
+                "The file was modified or is incomplete; restore it from the original copy (data/README.md) or re-download."
             )
         checked.append(rel)
     if prefixes is not None and not checked:

@@ -44,3 +44,15 @@ class ConfigError(EoxaiError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class RasterReadError(EoxaiError, OSError):
+    """A raster file cannot be read (truncated, corrupt, not a raster): the message names the file."""
+
+
+class MissingCRSError(GridMismatchError):
+    """A raster carries no coordinate reference system, so it cannot be put on a common grid."""
+
+
+class TileSizeError(EoxaiError, ValueError):
+    """The tile size does not fit the scene or its split blocks (no tile can be cut)."""

@@ -46,8 +46,13 @@ def grid_difference(a: xr.DataArray, b: xr.DataArray) -> str | None:
                          ("rotation", ta.b, tb.b), ("rotation", ta.d, tb.d)):
         scale = res if "origin" in name else max(abs(va), abs(vb), 1e-12)
         if abs(va - vb) > GRID_TOLERANCE * scale:
-            return f"{name} {va!r} vs {vb!r}"
+            offset = f" (offset {vb - va:+g}, {(vb - va) / res:+.3g} px)" if "origin" in name else ""
+            return f"{name} {va!r} vs {vb!r}{offset}"
     return None
+
+
+def _describe(name: str, da: xr.DataArray) -> str:
+    return f"{name!r} ({da.attrs.get('path', da.attrs.get('source', 'in memory'))}, CRS {da.rio.crs})"
 
 
 def align_to_grid(
@@ -56,13 +61,16 @@ def align_to_grid(
     *,
     reproject: bool = False,
     resampling: Mapping[str, Resampling] | None = None,
+    reference_name: str = "reference",
+    reproject_key: str = "reproject",
 ) -> dict[str, xr.DataArray]:
     """Put every array of ``others`` on the grid of ``reference``.
 
     Arrays already on the reference grid (within :data:`GRID_TOLERANCE` of a pixel) get the
     reference's coordinates exactly. Others are reprojected with ``rio.reproject_match`` when
     ``reproject`` is true (``resampling[name]``, default bilinear; use nearest for labels), and
-    raise :class:`GridMismatchError` naming the difference otherwise.
+    raise :class:`GridMismatchError` naming both files, both CRSs, the difference (offsets in
+    pixels) and ``reproject_key``, the profile key that enables reprojection, otherwise.
 
     Shapes: ``reference`` ``(..., y, x)``; each other ``(..., y', x')`` -> ``(..., y, x)``.
     """
@@ -80,7 +88,9 @@ def align_to_grid(
             out[name].attrs.update({k: v for k, v in da.attrs.items() if k not in out[name].attrs})
         else:
             raise GridMismatchError(
-                f"{name} is not on the grid of the reference ({diff}); pass reproject=True to resample it"
+                f"{_describe(name, da)} is not on the grid of the reference {_describe(reference_name, reference)}: "
+                f"{diff}. Co-register the files, or set `{reproject_key}: true` in the profile to resample "
+                f"{name!r} onto the reference grid"
             )
     return out
 
@@ -134,19 +144,25 @@ def fuse(
     seed: int = 0,
     reproject: bool = False,
     name: str = "fused",
+    reference: str | None = None,
+    resampling: Mapping[str, Resampling] | None = None,
+    attrs: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
     """Align, stack, split and normalise ``modalities`` + ``label`` into the fused cube.
 
-    The first modality is the reference grid. Normalisation statistics come from the training
+    ``reference`` names the reference grid (default: the first modality); the others and the
+    label are snapped onto it, or reprojected with ``reproject`` (``resampling[name]``; the label
+    always nearest). ``attrs`` are added to the cube's attributes (e.g. the declaration). Normalisation statistics come from the training
     split only (after the split is drawn), so validation and test pixels never inform them.
     See the module docstring for the returned variables.
     """
     if not modalities:
         raise ValueError("fuse() needs at least one modality")
-    ref_name = next(iter(modalities))
-    reference = modalities[ref_name]
-    aligned = align_to_grid(reference, {**modalities, "label": label}, reproject=reproject,
-                            resampling={"label": Resampling.nearest})
+    ref_name = reference or next(iter(modalities))
+    ref = modalities[ref_name]
+    aligned = align_to_grid(ref, {**modalities, "label": label}, reproject=reproject,
+                            resampling={**(resampling or {}), "label": Resampling.nearest}, reference_name=ref_name,
+                            reproject_key=f"stacks.{name}.reproject")
     lab = aligned.pop("label")
     image = stack_modalities(aligned)
     valid = valid_mask(image)
@@ -175,10 +191,11 @@ def fuse(
             "seed": seed,
             "split_legend": "0 train, 1 validation, 2 test, -1 buffer, -2 unused",
             "normalisation": "per-band z-score with training-split statistics (band_mean, band_std)",
+            **dict(attrs or {}),
         },
     )
     ds["image"].attrs = {"units": "z-score", "long_name": "normalised fused bands"}
-    return ds.rio.write_crs(reference.rio.crs).rio.write_transform(reference.rio.transform())
+    return ds.rio.write_crs(ref.rio.crs).rio.write_transform(ref.rio.transform())
 
 
 def write_cube(ds: xr.Dataset, path: str) -> None:

@@ -1,37 +1,61 @@
-"""The fused stacks the compendium builds, by name: which reader, which modalities.
+"""Fused stacks from declarations (:mod:`eoxai.data.declaration`): read, plot, summarise.
 
-``sen1floods11``: Sentinel-1 (``s1``: VV, VH) + Sentinel-2 L1C (``s2``: 13 bands), water labels.
-``eolearn``: two Sentinel-2 dates (``s2_t1``, ``s2_t2``) + DEM (``dem``), LULC labels: the seeds'
-"dual-month optical + DEM" input.
+Nothing here knows a stack by name: the declaration says which reader, files, bands, legend and
+tiling; the shipped stacks are ``config/stacks/*.yaml``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import warnings
+
+import numpy as np
 import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
-from eoxai.data import EOLearnPatch, Sen1Floods11
+from eoxai.data.declaration import StackDeclaration
+from eoxai.data.stack import open_stack, plot_sample
+from eoxai.errors import EoxaiError, TileSizeError
 from eoxai.split import SPLIT_NAMES, TEST, TRAIN, VAL, min_distance_between
 from eoxai.tiles import tile_origins
 
-STACKS = ("sen1floods11", "eolearn")
+
+def as_declaration(name: str, declaration: StackDeclaration | Mapping[str, Any]) -> StackDeclaration:
+    """A validated :class:`StackDeclaration` named ``name`` from a declaration or its mapping."""
+    if isinstance(declaration, StackDeclaration):
+        return declaration if declaration.name == name else declaration.model_copy(update={"name": name})
+    from eoxai.config import validate_declaration
+
+    return validate_declaration(name, declaration)
 
 
-def load_stack(name: str, data_dir: str | Path, options: Mapping[str, Any]) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
-    """Read the modalities and label of stack ``name``; returns ``({modality: (band, y, x)}, label (y, x))``."""
-    if name == "sen1floods11":
-        ds = Sen1Floods11(data_dir, folder=options.get("folder", "sen1floods11_sample"))
-        sample = ds.load(options.get("chip", ds.chips[0]))
-        return {"s1": sample["s1"], "s2": sample["s2"]}, sample["label"]
-    if name == "eolearn":
-        sample = EOLearnPatch(data_dir, dates=options.get("dates", (0, 4))).load()
-        return {k: v for k, v in sample.items() if k != "label"}, sample["label"]
-    raise KeyError(f"unknown stack {name!r}; known stacks: {list(STACKS)}")
+def load_stack(
+    declaration: StackDeclaration | Mapping[str, Any], data_dir: str | Path, name: str | None = None,
+) -> tuple[dict[str, xr.DataArray], xr.DataArray]:
+    """Read a declared stack; returns ``({modality: (band, y, x)}, label (y, x))`` in declaration order.
+
+    ``name`` defaults to the declaration's own ``name``.
+    """
+    if name is None:
+        name = declaration.name if isinstance(declaration, StackDeclaration) else str(declaration.get("name", ""))
+    decl = as_declaration(name, declaration)
+    sample = open_stack(decl, data_dir).load()
+    return {m: sample[m] for m in decl.modalities}, sample["label"]
+
+
+def check_tiling(decl: StackDeclaration, label: xr.DataArray) -> None:
+    """:class:`TileSizeError` naming the sizes if the declared tiles cannot be cut from the scene."""
+    h, w = label.sizes["y"], label.sizes["x"]
+    t = decl.tiling
+    if t.tile_size > min(h, w):
+        raise TileSizeError(
+            f"stack {decl.name!r}: tile_size {t.tile_size} px is larger than the scene ({h} x {w} px); set "
+            f"stacks.{decl.name}.tiling.tile_size to at most {min(h, w)}"
+        )
 
 
 def tile_counts(cube: xr.Dataset, tile_size: int) -> pd.DataFrame:
@@ -43,10 +67,10 @@ def tile_counts(cube: xr.Dataset, tile_size: int) -> pd.DataFrame:
     )
 
 
-def plot_stack(name: str, modalities: Mapping[str, xr.DataArray], label: xr.DataArray, title: str | None = None) -> Figure:
-    """The reader's own panel figure (colour composite, SAR or DEM, label) for stack ``name``."""
-    reader = {"sen1floods11": Sen1Floods11, "eolearn": EOLearnPatch}[name]
-    return reader.plot({**modalities, "label": label}, title=title)
+def plot_stack(declaration: StackDeclaration, modalities: Mapping[str, xr.DataArray], label: xr.DataArray,
+               title: str | None = None) -> Figure:
+    """The declared panel figure (colour composite, one more band, label); title from the declaration."""
+    return plot_sample(declaration, {**modalities, "label": label}, title=title)
 
 
 def fusion_summary(cube: xr.Dataset, tile_size: int) -> dict[str, Any]:
@@ -79,3 +103,83 @@ def band_statistics(cube: xr.Dataset) -> pd.DataFrame:
         "sensor": cube["sensor"].values, "wavelength_nm": cube["wavelength_nm"].values,
         "train_mean": cube["band_mean"].values, "train_std": cube["band_std"].values,
     })
+
+
+def fuse_stack(
+    declaration: StackDeclaration,
+    modalities: Mapping[str, xr.DataArray],
+    label: xr.DataArray,
+    *,
+    fractions: Sequence[float],
+    seed: int,
+) -> xr.Dataset:
+    """:func:`eoxai.fusion.fuse` with the declaration's reference grid, reprojection, resampling and
+    tiling; the cube carries the declaration as JSON in ``attrs['declaration']`` (see
+    :func:`cube_declaration`), so every later notebook labels bands, units and classes from it."""
+    from rasterio.enums import Resampling
+
+    from eoxai.fusion import fuse
+
+    check_tiling(declaration, label)
+    d = declaration
+    cube = fuse(
+        modalities, label, block_size=d.tiling.block_size, buffer=d.tiling.buffer, fractions=fractions, seed=seed,
+        reproject=d.reproject, name=d.name, reference=d.reference_modality,
+        resampling={m: Resampling[md.resampling] for m, md in d.modalities.items()},
+        attrs={"declaration": d.model_dump_json()},
+    )
+    tiles = tile_counts(cube, d.tiling.tile_size).set_index("split")["tiles"]
+    if int(tiles[SPLIT_NAMES[TRAIN]]) == 0:
+        raise TileSizeError(
+            f"stack {d.name!r}: no {d.tiling.tile_size} x {d.tiling.tile_size} px training tile with labels fits the "
+            f"{cube.sizes['y']} x {cube.sizes['x']} px scene split into blocks of {d.tiling.block_size} px (buffer "
+            f"{d.tiling.buffer}); lower stacks.{d.name}.tiling.tile_size or raise its block_size"
+        )
+    warn_single_class(cube)
+    return cube
+
+
+def cube_declaration(cube: xr.Dataset) -> StackDeclaration:
+    """The declaration a fused cube was built from (``attrs['declaration']``)."""
+    if "declaration" not in cube.attrs:
+        raise EoxaiError(
+            f"fused cube {cube.attrs.get('name')!r} carries no declaration; rerun notebook 01_data_fusion"
+        )
+    return StackDeclaration.model_validate_json(cube.attrs["declaration"])
+
+
+def explained_target(cube: xr.Dataset, targets: Mapping[str, str], masks: Any = None) -> str:
+    """The class to explain for a cube: ``targets[stack]`` if the profile names one, else the
+    declaration's ``label.target``, else the last class of its legend.
+
+    ``masks`` (``(N, H, W)`` class indices of the explained tiles): warns
+    (:class:`DegenerateLabelWarning`) when the class is absent from their ground truth.
+    """
+    name = str(cube.attrs.get("name"))
+    classes = [str(c) for c in cube["class"].values]
+    target = targets.get(name) or cube_declaration(cube).label.default_target
+    if target not in classes:
+        from eoxai.errors import ConfigError
+
+        raise ConfigError(f"target class {target!r} of stack {name!r} is not one of its classes {classes}")
+    if masks is not None and not bool((np.asarray(masks) == classes.index(target)).any()):
+        warnings.warn(
+            f"stack {name!r}: the explained class {target!r} is absent from the ground truth of the explained "
+            "tiles; its maps explain a class the tiles do not hold", DegenerateLabelWarning, stacklevel=2)
+    return target
+
+
+class DegenerateLabelWarning(UserWarning):
+    """Labels that make metrics or explanations degenerate (one class only, explained class absent)."""
+
+
+def warn_single_class(cube: xr.Dataset) -> None:
+    """Warn (:class:`DegenerateLabelWarning`) if the training split holds a single labelled class."""
+    from eoxai.split import TRAIN as _TRAIN
+
+    present = np.unique(cube["label"].values[(cube["split"].values == _TRAIN) & (cube["label"].values >= 0)])
+    if len(present) < 2:
+        names = [str(cube["class"].values[i]) for i in present]
+        warnings.warn(
+            f"stack {cube.attrs.get('name')!r}: the training split holds a single class {names}; the metrics and "
+            "explanations will be degenerate", DegenerateLabelWarning, stacklevel=2)

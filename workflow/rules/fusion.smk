@@ -1,15 +1,12 @@
 # 01 · data fusion: fused cubes (interim), split and class-balance tables, panels and split maps.
 
+# The declared stacks the profile fuses; their declared files (and checksum lists) are the inputs.
 FUSION_STACKS = list(NB["01_data_fusion"]["stacks"])
-FUSION_FOLDERS = [
-    NB["01_data_fusion"]["stacks"].get("sen1floods11", {}).get("folder", "sen1floods11_sample"),
-    "eolearn_patch",
-]
 
 rule fusion:
     input:
         nb="notebooks/01_data_fusion.ipynb",
-        data=data_files(*FUSION_FOLDERS),
+        data=stack_files(*FUSION_STACKS),
     output:
         nb=f"{R}/notebooks/01_data_fusion.ipynb",
         record=f"{R}/provenance/01_data_fusion.json",

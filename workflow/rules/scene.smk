@@ -5,12 +5,12 @@ SCENE = NB["10_scene_shap"]
 # Data inputs: the split table, the label map and data/SHA256SUMS, whose sha256 stands for every
 # image (the reader verifies each image against it, so an image cannot change unnoticed, and a
 # changed SHA256SUMS reruns the rule); listing the 3,000 JPEGs would make a 200 kB command line.
-# The full EuroSAT-MS release (paper profile) is declared by its split lists once it is there;
-# before that the DAG still resolves (dry runs) and the reader says how to get the data.
+# The full EuroSAT-MS release (paper profile) is declared by its split lists: a missing one
+# stays an input, so the dry run names it (and the download command).
 if SCENE.get("dataset", "eurosat_rgb") == "eurosat_rgb":
     SCENE_DATA = [f"{DATA}/SHA256SUMS"] + [f"{DATA}/eurosat_rgb_subset/{f}" for f in ("splits.csv", "label_map.json")]
 else:
-    SCENE_DATA = [p for p in (f"{DATA}/eurosat_ms/eurosat-{s}.txt" for s in ("train", "val", "test")) if Path(p).is_file()]
+    SCENE_DATA = [f"{DATA}/eurosat_ms/eurosat-{s}.txt" for s in ("train", "val", "test")]
 
 rule scene_shap:
     input:

@@ -2,7 +2,7 @@
 #      with `seeds=[s]`; it writes every run's checkpoint, its history table and learning curves.
 # 03 · evaluation: the only use of the test split; metrics, ablation table + figure, influence scores.
 
-TRAINING = NB["02_training"]
+TRAINING = NB.get("02_training") or NB["03_evaluation"]
 TRAIN_SEEDS = [int(s) for s in TRAINING["seeds"]]
 TRAIN_STACKS = list(TRAINING["runs"])
 # (stack, arch, input set) of every run, as eoxai.train.run_specs expands them
@@ -67,5 +67,6 @@ for _seed in TRAIN_SEEDS:
     ALL += [f"{R}/notebooks/02_training_seed{_seed}.ipynb", f"{R}/tables/training_history_seed{_seed}.csv",
             f"{R}/figures/training_curves_seed{_seed}.png", *training_models(_seed)]
     RECORDS.append(f"{R}/provenance/02_training_seed{_seed}.json")
-ALL += rules.evaluate.output
-RECORDS.append(rules.evaluate.output.record)
+if "03_evaluation" in NB:
+    ALL += rules.evaluate.output
+    RECORDS.append(rules.evaluate.output.record)

@@ -7,20 +7,31 @@ Readers follow torchgeo's dataset conventions: a ``root`` folder, checksums veri
 what is missing and how to get it, and a ``plot()`` that returns a :class:`matplotlib.figure.Figure`.
 """
 
-from eoxai.data.enmap import EnMAPPotsdam
-from eoxai.data.eolearn import EOLearnPatch
-from eoxai.data.eurosat import EuroSAT, EuroSATMS
-from eoxai.data.prisma import PrismaL2D
-from eoxai.data.sen1floods11 import Sen1Floods11
-from eoxai.data.validate import check_classes, check_informative
+from __future__ import annotations
 
-__all__ = [
-    "EOLearnPatch",
-    "EnMAPPotsdam",
-    "EuroSAT",
-    "EuroSATMS",
-    "PrismaL2D",
-    "Sen1Floods11",
-    "check_classes",
-    "check_informative",
-]
+import importlib
+from typing import Any
+
+#: public name -> defining module, imported on first use (importing torch-based readers is slow,
+#: and the profile check, which needs only the declarations, must stay fast)
+_LAZY = {
+    "EOLearnPatch": "eoxai.data.eolearn",
+    "EnMAPPotsdam": "eoxai.data.enmap",
+    "EuroSAT": "eoxai.data.eurosat",
+    "EuroSATMS": "eoxai.data.eurosat",
+    "PrismaL2D": "eoxai.data.prisma",
+    "Sen1Floods11": "eoxai.data.sen1floods11",
+    "StackDeclaration": "eoxai.data.declaration",
+    "open_stack": "eoxai.data.stack",
+    "READERS": "eoxai.data.stack",
+    "check_classes": "eoxai.data.validate",
+    "check_informative": "eoxai.data.validate",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'eoxai.data' has no attribute {name!r}")

@@ -19,6 +19,7 @@ import argparse
 import csv
 import io
 import shutil
+import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from eoxai.checksums import read_sha256sums, sha256_file, verify_files
-from eoxai.errors import DatasetNotFoundError
+from eoxai.errors import DatasetNotFoundError, EoxaiError
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class RemoteDataset:
     #: how to get it by hand (registration, portal), shown when it is absent
     manual: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    #: name of the function of this module that downloads it (None: manual only)
+    fetcher: str | None = None
 
 
 SEN1FLOODS11_BUCKET = "https://storage.googleapis.com/sen1floods11/v1.1"
@@ -59,6 +62,7 @@ REGISTRY: dict[str, RemoteDataset] = {
         homepage="https://github.com/cloudtostreet/Sen1Floods11",
         folder="sen1floods11",
         base_url=SEN1FLOODS11_BUCKET,
+        fetcher="download_sen1floods11",
         extra={
             "catalogue": "splits/flood_handlabeled/flood_{split}_data.csv",
             "s1": "data/flood_events/HandLabeled/S1Hand/{chip}_S1Hand.tif",
@@ -75,6 +79,7 @@ REGISTRY: dict[str, RemoteDataset] = {
         folder="eurosat_ms",
         base_url="https://zenodo.org/records/7711810/files",
         extra={"archive": "EuroSAT_MS.zip"},
+        fetcher="download_archive",
     ),
     "whu_opt_sar": RemoteDataset(
         name="whu_opt_sar",
@@ -132,8 +137,12 @@ def fetch(url: str, dest: Path, timeout: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` (atomically, via a ``.part`` file); return ``dest``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    with _open(url, timeout) as response, part.open("wb") as fh:
-        shutil.copyfileobj(response, fh)
+    try:
+        with _open(url, timeout) as response, part.open("wb") as fh:
+            shutil.copyfileobj(response, fh)
+    except BaseException:
+        part.unlink(missing_ok=True)  # never leave a partial file behind
+        raise
     part.replace(dest)
     return dest
 
@@ -167,6 +176,7 @@ def download_sen1floods11(
     base_url: str | None = None,
     timeout: float = 60.0,
     progress: Callable[..., object] = tqdm,
+    dataset: str = "sen1floods11",
 ) -> list[Path]:
     """Download Sen1Floods11 hand-labelled chips into ``root/sen1floods11/{S1,S2,Labels}/``.
 
@@ -174,7 +184,7 @@ def download_sen1floods11(
     (a ``file://`` URL of a local mirror works the same way). Existing files whose checksum is
     recorded and matches are kept. Returns the files written or verified.
     """
-    ds = REGISTRY["sen1floods11"]
+    ds = REGISTRY[dataset]
     root = Path(root)
     base = (base_url or ds.base_url or "").rstrip("/")
     chips = list(chips) if chips is not None else sen1floods11_chips(base, timeout=timeout)
@@ -196,24 +206,87 @@ def download_sen1floods11(
     return written
 
 
+def download_archive(root: Path, dataset: str, base_url: str | None = None,
+                     timeout: float = 600.0, **_: object) -> list[Path]:
+    """Download and unpack the single archive ``extra['archive']`` of dataset ``dataset``."""
+    name = dataset
+    ds = REGISTRY[name]
+    archive = fetch(f"{base_url or ds.base_url}/{ds.extra['archive']}", root / ds.folder / ds.extra["archive"],
+                    timeout=timeout)
+    shutil.unpack_archive(archive, root / ds.folder)
+    record_checksums(root, name, [archive])
+    return [archive]
+
+
+def _existing_dirs(root: Path, folder: str) -> set[Path]:
+    dirs = {p for p in (root, root / folder) if p.is_dir()}
+    if (root / folder).is_dir():
+        dirs |= {p for p in (root / folder).rglob("*") if p.is_dir()}
+    return dirs
+
+
+def _remove_new_empty_dirs(root: Path, folder: str, before: set[Path]) -> None:
+    """After a failed download: remove the folders it created that hold no file (deepest first)."""
+    if not (root / folder).is_dir():
+        candidates = [root] if root not in before else []
+    else:
+        candidates = sorted((p for p in (root / folder).rglob("*") if p.is_dir()), key=lambda p: -len(p.parts))
+        candidates += [root / folder, root]
+    for d in candidates:
+        if d not in before and d.is_dir() and not any(d.iterdir()):
+            d.rmdir()
+
+
 def download(name: str, root: str | Path = "data", **kwargs: object) -> list[Path]:
     """Download dataset ``name`` of :data:`REGISTRY` into ``root``; manual ones raise with instructions."""
     if name not in REGISTRY:
         raise KeyError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
     ds = REGISTRY[name]
     root = Path(root)
-    if name == "sen1floods11":
-        return download_sen1floods11(root, **kwargs)  # type: ignore[arg-type]
-    if name == "eurosat_ms":
-        archive = fetch(f"{kwargs.get('base_url') or ds.base_url}/{ds.extra['archive']}",
-                        root / ds.folder / ds.extra["archive"], timeout=float(kwargs.get("timeout", 600.0)))
-        shutil.unpack_archive(archive, root / ds.folder)
-        record_checksums(root, name, [archive])
-        return [archive]
+    if ds.fetcher is not None:
+        before = _existing_dirs(root, ds.folder)
+        try:
+            return globals()[ds.fetcher](root, dataset=name, **kwargs)  # type: ignore[no-any-return]
+        except BaseException:
+            _remove_new_empty_dirs(root, ds.folder, before)
+            raise
     raise DatasetNotFoundError(
         f"{ds.description} cannot be downloaded automatically. {ds.manual.replace('<root>', str(root))} "
         f"Homepage: {ds.homepage}. Cite: {ds.citation}. Licence: {ds.licence}."
     )
+
+
+def download_command(name: str, root: str | Path = "data") -> str:
+    """The shell command that downloads dataset ``name`` (or explains how to get it)."""
+    return f"python -m eoxai.data.download {name} --root {root}"
+
+
+def missing_datasets_message(files: Sequence[str], data_dir: str | Path) -> str:
+    """One block naming every dataset with a missing file among ``files`` and how to get each.
+
+    Files are grouped by their folder under ``data_dir``; a folder that is a :data:`REGISTRY`
+    dataset's gets its download command, any other the advice to put the declared files there.
+    Returns ``""`` if nothing is missing.
+    """
+    root = Path(data_dir)
+    by_folder: dict[str, list[str]] = {}
+    for f in dict.fromkeys(files):
+        p = Path(f)
+        if p.exists() or not p.is_relative_to(root):
+            continue
+        rel = p.relative_to(root)
+        by_folder.setdefault(rel.parts[0] if len(rel.parts) > 1 else rel.as_posix(), []).append(p.as_posix())
+    if not by_folder:
+        return ""
+    folders = {ds.folder: ds for ds in REGISTRY.values()}
+    lines = [f"Missing datasets ({len(by_folder)}); the rules that read them cannot run until they are there:"]
+    for folder, paths in sorted(by_folder.items()):
+        shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        ds = folders.get(folder)
+        how = (f"get it with `{download_command(ds.name, root)}`" + ("" if ds.base_url else " (prints the manual steps)")
+               if ds else "put the declared files there (see README, Bring your own data)")
+        lines.append(f"  {root / folder}: missing {shown}; {how}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,14 +295,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", default="data")
     ap.add_argument("--list", action="store_true", help="list the datasets and how to get each")
     ap.add_argument("--chips", nargs="*", help="Sen1Floods11 chips (default: all)")
+    ap.add_argument("--base-url", help="another address of the files (a mirror; file:// works)")
+    ap.add_argument("--timeout", type=float, help="seconds to wait for the server")
     a = ap.parse_args(argv)
     if a.list or not a.name:
         for ds in REGISTRY.values():
             how = "automatic" if ds.base_url else "manual: " + ds.manual
             print(f"{ds.name:14s} {ds.description}\n{'':14s} {how}\n")
         return 0
-    kwargs = {"chips": a.chips} if a.chips else {}
-    files = download(a.name, a.root, **kwargs)
+    kwargs: dict[str, object] = {"chips": a.chips} if a.chips else {}
+    kwargs.update({k: v for k, v in (("base_url", a.base_url), ("timeout", a.timeout)) if v is not None})
+    try:
+        files = download(a.name, a.root, **kwargs)
+    except (EoxaiError, KeyError) as exc:  # a clear one-line message, no traceback
+        print(f"error: {exc.args[0] if isinstance(exc, KeyError) and exc.args else exc}", file=sys.stderr)
+        return 2
     print(f"{len(files)} files of {a.name} under {a.root}, checksums in {a.root}/SHA256SUMS.{a.name}")
     return 0
 

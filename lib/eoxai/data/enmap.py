@@ -62,7 +62,7 @@ class EnMAPPotsdam:
     n_bands: int = 224
     split_files: dict[str, str] = {s: f"{s}_files.csv" for s in SPLITS}
     srf_file = "enmap_potsdam_srf.csv"
-    how_to_get = "Copy ../shared/data/enmap_potsdam into data/ (see data/README.md)."
+    how_to_get = "Get data/enmap_potsdam as data/README.md describes."
 
     def __init__(self, root: str | Path = "data", folder: str = "enmap_potsdam", checksum: bool = True) -> None:
         self.root = Path(root)

@@ -59,7 +59,7 @@ class EOLearnPatch:
         1: "cultivated_land", 2: "forest", 3: "grassland", 4: "shrubland", 8: "artificial_surface",
     }
     label_nodata: int = 0
-    how_to_get = "Copy ../shared/data/eolearn_patch into data/ (see data/README.md)."
+    how_to_get = "Get data/eolearn_patch as data/README.md describes."
 
     def __init__(
         self,

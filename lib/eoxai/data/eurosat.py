@@ -69,7 +69,7 @@ class EuroSAT:
     #: factor from data units to display brightness (RGB: 1; reflectance: 3.5, a common fixed stretch)
     display_scale = 1.0
     how_to_get = (
-        "Copy ../shared/data/eurosat_rgb_subset into data/ (see data/README.md); it is a subset of the "
+        "Get data/eurosat_rgb_subset as data/README.md describes; it is a subset of the "
         "EuroSAT RGB release (Helber et al. 2019)."
     )
 

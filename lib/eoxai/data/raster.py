@@ -11,7 +11,14 @@ import xarray as xr
 
 from eoxai.checksums import read_sha256sums, verify_files
 from eoxai.data.validate import check_band_count, check_classes, encode_labels
-from eoxai.errors import BandCountError, DatasetNotFoundError, GridMismatchError
+from eoxai.errors import (
+    BandCountError,
+    DatasetNotFoundError,
+    EmptyTileError,
+    GridMismatchError,
+    MissingCRSError,
+    RasterReadError,
+)
 
 
 def require_file(path: Path, how_to_get: str) -> Path:
@@ -21,27 +28,65 @@ def require_file(path: Path, how_to_get: str) -> Path:
     return path
 
 
-def verify_against_root(root: Path, files: Sequence[Path]) -> None:
+def verify_against_root(root: Path, files: Sequence[Path], extra: Sequence[Path] = ()) -> None:
     """Verify ``files`` (under ``root``) against ``root/SHA256SUMS`` and any ``root/SHA256SUMS.<name>``.
 
     ``SHA256SUMS`` ships with the samples; ``SHA256SUMS.<name>`` is written by
-    :mod:`eoxai.data.download` for a full dataset. Raises :class:`DatasetNotFoundError` if no
-    checksum list exists or none lists a file, :class:`~eoxai.errors.ChecksumError` on a mismatch.
+    :mod:`eoxai.data.download` for a full dataset; ``extra`` lists (e.g. ``root/<folder>/SHA256SUMS``
+    of a user's own stack) hold paths relative to their own folder. Raises
+    :class:`DatasetNotFoundError` if no checksum list exists or none lists a file,
+    :class:`~eoxai.errors.ChecksumError` on a mismatch.
     """
     lists = sorted(root.glob("SHA256SUMS*"))
-    if not lists:
+    extra = [p for p in extra if p.is_file()]
+    if not lists and not extra:
         raise DatasetNotFoundError(f"no checksum list (SHA256SUMS) in {root}; cannot verify {[f.name for f in files]}")
     sums: dict[str, str] = {}
     for path in lists:
         sums.update(read_sha256sums(path))
+    for path in extra:
+        prefix = path.parent.resolve().relative_to(root.resolve())
+        sums.update({(prefix / rel).as_posix(): digest for rel, digest in read_sha256sums(path).items()})
     rel = [f.resolve().relative_to(root.resolve()).as_posix() for f in files]
     unlisted = [r for r in rel if r not in sums]
     if unlisted:
         raise DatasetNotFoundError(
-            f"the checksum lists in {root} do not list {unlisted}; cannot verify them "
-            "(pass checksum=False to skip verification at your own risk)"
+            f"the checksum lists in {root} do not list {unlisted}; cannot verify them. List them with "
+            "`sha256sum FILES >> SHA256SUMS` in the stack's folder (and name that list under `checksums:` "
+            "in the declaration), or pass checksum=False to skip verification at your own risk"
         )
     verify_files(root, {r: sums[r] for r in rel})
+
+
+def open_raster(path: Path) -> xr.DataArray:
+    """Open a raster fully into memory as ``(band, y, x)``; errors name ``path`` and what failed.
+
+    A truncated or corrupt file raises :class:`RasterReadError` (with GDAL's reason), a raster
+    without a CRS :class:`MissingCRSError`.
+    """
+    import rasterio.errors
+
+    try:
+        da = rioxarray.open_rasterio(path, mask_and_scale=False)
+        da.load()
+    except (rasterio.errors.RasterioError, OSError, ValueError) as exc:
+        reasons = []
+        cause: BaseException | None = exc
+        while cause is not None and len(reasons) < 4:
+            text = str(cause).strip()
+            if text and text not in reasons:
+                reasons.append(text)
+            cause = cause.__cause__ or cause.__context__
+        raise RasterReadError(
+            f"{path}: cannot read the raster ({type(exc).__name__}: {'; '.join(reasons)}). The file may be "
+            "truncated or corrupt: copy or download it again."
+        ) from exc
+    if da.rio.crs is None:
+        raise MissingCRSError(
+            f"{path}: the raster has no coordinate reference system (CRS), so it cannot be aligned with the "
+            "other modalities. Write one, e.g. `rio edit-info --crs EPSG:32633 FILE`."
+        )
+    return da
 
 
 def read_bands(
@@ -52,17 +97,19 @@ def read_bands(
     sensor: str,
     units: str,
     scale: float = 1.0,
+    offset: float = 0.0,
     nodata: float | None = None,
     wavelengths: Mapping[str, float] | None = None,
 ) -> xr.DataArray:
     """Read a multiband GeoTIFF as float32 ``(band, y, x)`` with named bands and NaN for nodata.
 
-    ``scale`` multiplies raw values (e.g. 1e-4 for Sentinel-2 reflectance x 10,000). ``nodata``
+    ``scale`` multiplies raw values (e.g. 1e-4 for Sentinel-2 reflectance x 10,000), then ``offset``
+    is added. ``nodata``
     overrides the file's nodata value. Band names come from ``band_names`` and are checked against
     the file's band descriptions where it has them.
     """
-    da = rioxarray.open_rasterio(path, mask_and_scale=False)
-    check_band_count(da.sizes["band"], band_names, f"{path.name} ({modality})")
+    da = open_raster(path)
+    check_band_count(da.sizes["band"], band_names, f"{path} ({modality})")
     described = da.attrs.get("long_name")
     if isinstance(described, (tuple, list)) and all(described) and tuple(described) != tuple(band_names):
         raise GridMismatchError(
@@ -74,13 +121,15 @@ def read_bands(
     if nod is not None and np.isfinite(nod):
         invalid |= da.values == nod
     values = values * np.float32(scale)
+    if offset:
+        values = values + np.float32(offset)
     values[invalid] = np.nan
     out = xr.DataArray(
         values,
         dims=("band", "y", "x"),
         coords={"band": list(band_names), "y": da.y.values, "x": da.x.values},
         name=modality,
-        attrs={"modality": modality, "sensor": sensor, "units": units, "source": path.name},
+        attrs={"modality": modality, "sensor": sensor, "units": units, "source": path.name, "path": str(path)},
     )
     out = out.assign_coords(
         modality=("band", [modality] * len(band_names)),
@@ -96,14 +145,16 @@ def read_label(path: Path, declared: dict[int, str], nodata: int | None, what: s
 
     Returns int16 ``(y, x)`` with the class names in ``attrs['class_names']``.
     """
-    da = rioxarray.open_rasterio(path, mask_and_scale=False)
+    da = open_raster(path)
     if da.sizes["band"] != 1:
         raise BandCountError(f"{what}: {path.name} has {da.sizes['band']} bands, a label raster has 1")
     raw = da.values[0]
-    check_classes(raw, declared, f"{what} ({path.name})", nodata)
+    if nodata is not None and bool((raw == nodata).all()):
+        raise EmptyTileError(f"{what}: every pixel of {path} is nodata ({nodata}); nothing to train or test on")
+    check_classes(raw, declared, f"{what} ({path})", nodata)
     enc = encode_labels(raw, declared, nodata)
     out = xr.DataArray(
         enc, dims=("y", "x"), coords={"y": da.y.values, "x": da.x.values}, name="label",
-        attrs={"class_names": list(declared.values()), "nodata": -1, "source": path.name},
+        attrs={"class_names": list(declared.values()), "nodata": -1, "source": path.name, "path": str(path)},
     )
     return out.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())

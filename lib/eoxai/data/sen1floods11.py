@@ -48,7 +48,7 @@ class Sen1Floods11:
     classes: dict[int, str] = {0: "not_water", 1: "water"}
     label_nodata: int = -1
     how_to_get = (
-        "Copy ../shared/data/sen1floods11_sample into data/ (see data/README.md), or for the full "
+        "Get data/sen1floods11_sample as data/README.md describes, or for the full "
         "dataset run `python -m eoxai.data.download sen1floods11 --root data` (needs internet)."
     )
 
