@@ -21,11 +21,12 @@ from typing import Any
 import jupytext
 import pytest
 
+from eoxai.config import known_profiles
 from tests.conftest import ROOT
 
 SPLIT_NAMES = ("train", "validation", "test")
 CONSTANTS = {"SPLITS": set(SPLIT_NAMES), "TRAIN": {"train"}, "VAL": {"validation"}, "TEST": {"test"}}
-PROFILES = sorted(p.stem for p in (ROOT / "config").glob("*.yaml"))
+PROFILES = known_profiles(ROOT / "config")
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]*_*.py"))
 
 

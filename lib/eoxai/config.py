@@ -47,13 +47,19 @@ def default_config_dir() -> Path:
     return here if (here / BASE).is_file() else Path(__file__).resolve().parents[2] / "config"
 
 
+def known_profiles(config_dir: str | Path | None = None) -> list[str]:
+    """Names of the profiles in ``config_dir`` (every ``*.yaml`` but the base), sorted."""
+    config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
+    return sorted(p.stem for p in config_dir.glob("*.yaml") if p.name != BASE)
+
+
 def profile_path(profile: str, config_dir: str | Path | None = None) -> Path:
     """``config_dir/<profile>.yaml``; :class:`ConfigError` listing the profiles that exist if absent."""
     config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
     path = config_dir / f"{profile}.yaml"
     if not path.is_file() or path.name == BASE:
-        known = sorted(p.stem for p in config_dir.glob("*.yaml") if p.name != BASE)
-        raise ConfigError(f"profile {profile!r} does not exist: no {path}. Known profiles: {known}")
+        raise ConfigError(f"profile {profile!r} does not exist: no {path}. "
+                          f"Known profiles: {known_profiles(config_dir)}")
     return path
 
 
