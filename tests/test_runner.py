@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from eoxai.runner import Progress, final_text, path_parameters, relative_path, stabilise_notebook
+from eoxai.runner import Progress, final_text, path_parameters, relative_path, stabilise_file, stabilise_notebook
 
 
 def test_path_parameters_are_relative_to_the_project_root(tmp_path):
@@ -58,6 +58,23 @@ def test_stabilised_notebook_holds_no_timestamps_and_final_progress_text():
         {"output_type": "stream", "name": "stdout", "text": "mIoU 0.75\n"},
     ]
     assert stabilise_notebook(nb) == nb  # idempotent
+
+
+def test_an_executed_notebook_file_is_rewritten_stable(tmp_path):
+    import json
+
+    import nbformat
+
+    nb = nbformat.from_dict({"nbformat": 4, "nbformat_minor": 5, **_executed_notebook()})
+    nb["cells"][0]["execution_count"] = 1
+    nb["cells"][0]["id"] = "c1"
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    stabilise_file(path)
+    stored = json.loads(path.read_text())
+    assert [o["text"] for o in stored["cells"][0]["outputs"]] == [["grid: 100%|##| 2/2 [00:03<00:00]\n"],
+                                                                  ["mIoU 0.75\n"]]
+    assert "start_time" not in path.read_text()
 
 
 def test_progress_echoes_cells_outputs_and_a_heartbeat():

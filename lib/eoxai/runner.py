@@ -123,6 +123,14 @@ def stabilise_notebook(nb: dict[str, Any]) -> dict[str, Any]:
     return nb
 
 
+def stabilise_file(path: str | Path) -> None:
+    """Rewrite an executed notebook file through :func:`stabilise_notebook`."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.write(nbformat.from_dict(stabilise_notebook(nb)), path)
+
+
 class Progress(logging.Handler):
     """Echo a running notebook to ``stream``: each cell start (``label: cell k/N, t s``), its
     output lines, progress bars at most every :data:`BAR_EVERY_S`, and a heartbeat line when
@@ -227,8 +235,7 @@ def run_notebook(
             cwd=str(root), progress_bar=False, log_output=True,
         )
     wall = time.perf_counter() - start
-    nb = nbformat.read(output, as_version=4)
-    nbformat.write(stabilise_notebook(nb), output)
+    stabilise_file(output)
     from eoxai.runtime import configure_torch
 
     configure_torch(int(str(params.get("threads") or 1)))  # as every notebook does: the record's torch flags
