@@ -373,3 +373,37 @@ def test_only_one_notebook_reruns_and_compares_just_its_jobs(projects, capsys, m
     assert absolute_paths(project / "scratch_only", [str(project), str(ROOT)]) == []
     rc, _, err = _cli(capsys, "--profile", "smoke", "--results", "committed", "--only", "99_nope")
     assert rc == 2 and "no job of committed/manifest.json ran that notebook" in err
+
+
+def _nb_with(tmp_path: Path, name: str, outputs: list[dict]) -> Path:
+    nb = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+          "cells": [{"cell_type": "code", "source": "show()", "metadata": {}, "outputs": outputs}]}
+    path = tmp_path / name
+    path.write_text(json.dumps(nb))
+    return path
+
+
+def test_notebook_outputs_compare_modulo_declared_run_measuring_values(tmp_path):
+    def table(miou: float, wall: float) -> dict:
+        df = pd.DataFrame({"run": ["a"], "miou": [miou], "wall_s": [wall]})
+        return {"output_type": "display_data", "metadata": {},
+                "data": {"text/html": df.to_html(), "text/plain": df.to_string()}}
+
+    def stream(text: str) -> dict:
+        return {"output_type": "stream", "name": "stdout", "text": text}
+
+    committed = _nb_with(tmp_path, "a.ipynb", [
+        table(0.75, 12.0), stream("trained in 29.5 s, 4.10 it/s\n\u23f1 epoch time ratio 1.21x\nwrote results/t.csv\n")])
+    rerun = _nb_with(tmp_path, "b.ipynb", [
+        table(0.75, 99.0), stream("trained in 31.0 s, 3.90 it/s\n\u23f1 epoch time ratio 1.35x\nwrote .audit/q/t.csv\n")])
+    assert audit.compare_notebooks(committed, rerun, results_dirs=("results", ".audit/q")) is None
+    changed = _nb_with(tmp_path, "c.ipynb", [
+        table(0.76, 99.0), stream("trained in 31.0 s, 3.90 it/s\n\u23f1 epoch time ratio 1.35x\nwrote .audit/q/t.csv\n")])
+    why = audit.compare_notebooks(committed, changed, results_dirs=("results", ".audit/q"))
+    assert why is not None and why.startswith("code cell 1, output 1: displayed table differs") and "0.76" in why
+    text = _nb_with(tmp_path, "d.ipynb", [
+        table(0.75, 99.0), stream("trained in 31.0 s, 3.90 it/s\n\u23f1 epoch time ratio 1.35x\nwrote .audit/q/u.csv\n")])
+    why = audit.compare_notebooks(committed, text, results_dirs=("results", ".audit/q"))
+    assert why is not None and why.startswith("code cell 1, output 2: stdout text differs")
+    error = _nb_with(tmp_path, "e.ipynb", [{"output_type": "error", "ename": "ValueError", "evalue": "", "traceback": []}])
+    assert "error output(s): ['ValueError']" in audit.compare_notebooks(committed, error)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,54 @@ def normalise_text(text: str, results_dir: str | None = None) -> str:
     results folder's name by ``<results>``."""
     if results_dir and results_dir not in (".", ""):
         text = text.replace(results_dir.rstrip("/") + "/", "<results>/")
-    return rules.MEASURED_TEXT.sub("<run>", text)
+    return rules.MEASURED_TEXT.sub("<run>", rules.MEASURED_LINE.sub("<run>", text))
+
+
+class _Tables(HTMLParser):
+    """Cells of the ``<table>`` elements of an HTML output: per table its header rows and body rows
+    (a cell spanning ``colspan`` columns is repeated), as pandas' ``to_html`` writes them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: list[dict[str, list[list[str]]]] = []
+        self._part, self._row, self._cell, self._span = "body", None, None, 1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self.tables.append({"head": [], "body": []})
+        elif tag in ("thead", "tbody"):
+            self._part = "head" if tag == "thead" else "body"
+        elif tag == "tr" and self.tables:
+            self._row = []
+        elif tag in ("th", "td") and self._row is not None:
+            self._cell, self._span = "", int(dict(attrs).get("colspan") or 1)
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell += data
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("th", "td") and self._cell is not None and self._row is not None:
+            self._row += [self._cell.strip()] * self._span
+            self._cell = None
+        elif tag == "tr" and self._row is not None and self.tables:
+            self.tables[-1][self._part].append(self._row)
+            self._row = None
+        elif tag == "thead":
+            self._part = "body"
+
+
+def displayed_tables(html: str) -> list[list[list[str]]]:
+    """The tables of an HTML output (a displayed DataFrame), with the cells of run-measuring columns
+    (a header matching :data:`rules.MEASURED_COLUMNS`) blanked, as rows of cell texts."""
+    parser = _Tables()
+    parser.feed(html)
+    out = []
+    for table in parser.tables:
+        measured = {j for row in table["head"] for j, cell in enumerate(row) if rules.MEASURED_COLUMNS.search(cell)}
+        out.append([[("<run>" if j in measured else cell) for j, cell in enumerate(row)]
+                    for row in table["head"] + table["body"]])
+    return out
 
 
 def _text(value: Any) -> str:
@@ -123,7 +171,13 @@ def _output_diff(a: dict[str, Any], b: dict[str, Any], dirs: tuple[str | None, s
     data_a, data_b = a.get("data", {}), b.get("data", {})
     if sorted(data_a) != sorted(data_b):
         return f"output formats {sorted(data_a)} vs {sorted(data_b)}"
-    for mime in sorted(data_a):
+    skip = set()
+    if "<table" in _text(data_a.get("text/html", "")):  # a displayed table: compared cell by cell, through
+        ta, tb = (displayed_tables(_text(d["text/html"])) for d in (data_a, data_b))  # its HTML only
+        if ta != tb:
+            return "displayed table differs: committed " + _first_diff(json.dumps(ta), json.dumps(tb))
+        skip = {"text/html", "text/plain"}
+    for mime in sorted(set(data_a) - skip):
         if mime == "image/png":
             why = compare_png(base64.b64decode(_text(data_a[mime])), base64.b64decode(_text(data_b[mime])),
                               png_tolerance)

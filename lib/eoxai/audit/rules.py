@@ -64,8 +64,18 @@ MEASURED_TEXT = re.compile(
     r"|\b\d+(?:\.\d+)?\s?[a-z]*/s\b"              # a rate: tiles/s, it/s
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)?"  # a date-time
 )
-NOTEBOOK_OUTPUTS = Rule("notebook-outputs", "same code cells; same outputs (text, tables, images by pixels) after "
-                        "replacing run-measuring text (MEASURED_TEXT) and the results folder's name; no error output")
+#: A printed line that measures the run but has no unit to mark it (a ratio of two timings, a list of
+#: seconds) starts with this mark; the audit replaces the whole line.
+MEASURED_LINE_MARK = "\u23f1"  # the stopwatch sign
+MEASURED_LINE = re.compile(rf"^[^\n]*{MEASURED_LINE_MARK}[^\n]*$", re.M)
+
+# A table displayed in a notebook (a DataFrame's HTML) is compared cell by cell with its
+# run-measuring columns (MEASURED_COLUMNS) blanked; its plain-text twin is not compared separately.
+
+NOTEBOOK_OUTPUTS = Rule("notebook-outputs", "same code cells; same outputs (text, displayed tables cell by cell, "
+                        "images by pixels) after replacing run-measuring text (MEASURED_TEXT, lines marked with "
+                        "MEASURED_LINE_MARK, MEASURED_COLUMNS of displayed tables) and the results folder's name; "
+                        "no error output")
 
 # --- provenance records ----------------------------------------------------------------------------
 
