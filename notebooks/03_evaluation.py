@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -269,5 +271,5 @@ cost = ev.cost.assign(s_per_epoch=ev.cost.wall_s / ev.cost.epochs_run)
 per_arch = cost.groupby(["stack", "arch", "inputs"])["s_per_epoch"].mean()
 if ("sen1floods11", "unet_influence", "all") in per_arch and ("sen1floods11", "unet", "all") in per_arch:
     ratio = per_arch["sen1floods11", "unet_influence", "all"] / per_arch["sen1floods11", "unet", "all"]
-    print(f"unet_influence / unet epoch time on sen1floods11 here: {ratio:.2f}x")
+    print(f"\u23f1 unet_influence / unet epoch time on sen1floods11 here: {ratio:.2f}x")
 per_arch.round(2)
