@@ -407,3 +407,15 @@ def test_notebook_outputs_compare_modulo_declared_run_measuring_values(tmp_path)
     assert why is not None and why.startswith("code cell 1, output 2: stdout text differs")
     error = _nb_with(tmp_path, "e.ipynb", [{"output_type": "error", "ename": "ValueError", "evalue": "", "traceback": []}])
     assert "error output(s): ['ValueError']" in audit.compare_notebooks(committed, error)
+
+
+def test_a_displayed_tables_plain_text_twin_is_compared_too(tmp_path):
+    def table(miou: float, wall: float, fake: str = "") -> dict:
+        df = pd.DataFrame({"run": ["a"], "miou": [miou], "wall_s": [wall]})
+        return {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                "data": {"text/html": df.to_html(), "text/plain": df.to_string() + fake}}
+
+    committed = _nb_with(tmp_path, "a.ipynb", [table(0.75, 2.5)])
+    assert audit.compare_notebooks(committed, _nb_with(tmp_path, "b.ipynb", [table(0.75, 1234.5)])) is None
+    why = audit.compare_notebooks(committed, _nb_with(tmp_path, "c.ipynb", [table(0.75, 2.5, fake=" 9")]))
+    assert why is not None and "displayed table's text/plain differs" in why

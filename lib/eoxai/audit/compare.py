@@ -136,17 +136,25 @@ class _Tables(HTMLParser):
             self._part = "body"
 
 
-def displayed_tables(html: str) -> list[list[list[str]]]:
-    """The tables of an HTML output (a displayed DataFrame), with the cells of run-measuring columns
-    (a header matching :data:`rules.MEASURED_COLUMNS`) blanked, as rows of cell texts."""
+def displayed_tables(html: str) -> tuple[list[list[list[str]]], set[str]]:
+    """The tables of an HTML output (a displayed DataFrame) as rows of cell texts, with the cells of
+    run-measuring columns (a header matching :data:`rules.MEASURED_COLUMNS`) replaced by ``<run>``;
+    and the set of the replaced cell texts."""
     parser = _Tables()
     parser.feed(html)
-    out = []
+    out, values = [], set()
     for table in parser.tables:
         measured = {j for row in table["head"] for j, cell in enumerate(row) if rules.MEASURED_COLUMNS.search(cell)}
+        values |= {cell for row in table["body"] for j, cell in enumerate(row) if j in measured}
         out.append([[("<run>" if j in measured else cell) for j, cell in enumerate(row)]
                     for row in table["head"] + table["body"]])
-    return out
+    return out, values
+
+
+def plain_table(text: str, measured: set[str]) -> str:
+    """A displayed table's plain-text twin with the run-measuring cell texts (``measured``) replaced
+    by ``<run>`` and column padding ignored, so it can be compared too."""
+    return "\n".join(" ".join("<run>" if tok in measured else tok for tok in line.split()) for line in text.splitlines())
 
 
 def _text(value: Any) -> str:
@@ -172,10 +180,13 @@ def _output_diff(a: dict[str, Any], b: dict[str, Any], dirs: tuple[str | None, s
     if sorted(data_a) != sorted(data_b):
         return f"output formats {sorted(data_a)} vs {sorted(data_b)}"
     skip = set()
-    if "<table" in _text(data_a.get("text/html", "")):  # a displayed table: compared cell by cell, through
-        ta, tb = (displayed_tables(_text(d["text/html"])) for d in (data_a, data_b))  # its HTML only
+    if "<table" in _text(data_a.get("text/html", "")):  # a displayed table: compared cell by cell
+        (ta, va), (tb, vb) = (displayed_tables(_text(d["text/html"])) for d in (data_a, data_b))
         if ta != tb:
             return "displayed table differs: committed " + _first_diff(json.dumps(ta), json.dumps(tb))
+        pa, pb = (plain_table(_text(d.get("text/plain", "")), v) for d, v in ((data_a, va), (data_b, vb)))
+        if pa != pb:
+            return "displayed table's text/plain differs: committed " + _first_diff(pa, pb)
         skip = {"text/html", "text/plain"}
     for mime in sorted(set(data_a) - skip):
         if mime == "image/png":

@@ -70,7 +70,8 @@ MEASURED_LINE_MARK = "\u23f1"  # the stopwatch sign
 MEASURED_LINE = re.compile(rf"^[^\n]*{MEASURED_LINE_MARK}[^\n]*$", re.M)
 
 # A table displayed in a notebook (a DataFrame's HTML) is compared cell by cell with its
-# run-measuring columns (MEASURED_COLUMNS) blanked; its plain-text twin is not compared separately.
+# run-measuring columns (MEASURED_COLUMNS) replaced; its plain-text twin is compared with the same
+# cells replaced and column padding ignored (a longer timing widens its column).
 
 NOTEBOOK_OUTPUTS = Rule("notebook-outputs", "same code cells; same outputs (text, displayed tables cell by cell, "
                         "images by pixels) after replacing run-measuring text (MEASURED_TEXT, lines marked with "
