@@ -106,3 +106,10 @@ def test_notebooks_get_paths_from_parameters_only():
         text = nb.read_text()
         assert 'data_dir = "../data"' in text and 'results_dir = "../results"' in text, nb.name
         assert text.count('"../') == 2, f"{nb.name} names a path of its own outside its parameters"
+
+
+def test_the_injected_parameters_cell_gets_a_fixed_id():
+    nb = _executed_notebook()
+    nb["cells"].insert(0, {"cell_type": "code", "id": "a1b2c3d4", "source": "seed = 1", "outputs": [],
+                           "metadata": {"tags": ["injected-parameters"]}})
+    assert stabilise_notebook(nb)["cells"][0]["id"] == "injected-parameters"

@@ -106,7 +106,7 @@ def stabilise_notebook(nb: dict[str, Any]) -> dict[str, Any]:
     """Drop what measures the run from an executed notebook (in place, and return it).
 
     Removed: papermill's start/end times and durations (notebook and cells), Jupyter's
-    ``execution`` timestamps, widget state. Stream outputs are merged per cell and keep only
+    ``execution`` timestamps, widget state; the injected parameters cell gets a fixed id. Stream outputs are merged per cell and keep only
     their final text (:func:`final_text`), so progress bars are stored as their last state.
     """
     meta = nb.setdefault("metadata", {})
@@ -115,6 +115,8 @@ def stabilise_notebook(nb: dict[str, Any]) -> dict[str, Any]:
     meta.pop("widgets", None)
     for cell in nb.get("cells", []):
         cmeta = cell.get("metadata", {})
+        if "injected-parameters" in cmeta.get("tags", []):
+            cell["id"] = "injected-parameters"  # papermill gives the cell it adds a random id
         cmeta.pop("execution", None)
         for key in _RUN_KEYS:
             cmeta.get("papermill", {}).pop(key, None)
