@@ -84,7 +84,8 @@ def test_identical_runs_pass(trees, capsys, monkeypatch):
     assert rc == 0, out
     assert "[PASS] data" in out and "[PASS] manifest" in out and "[PASS] compare" in out
     assert "RESULT: PASS" in out
-    assert "2 regenerable output(s) in git-ignored folders" in out  # the two fused cubes under interim/
+    assert "2 regenerable output(s) listed in the manifest lie in git-ignored folders" in out  # fused cubes
+    assert "not audited: 2 file(s) under interim/" in out and "rules applied (lib/eoxai/audit/rules.py):" in out
     # one line per file: PASS/FAIL, the file, the rule applied
     assert f"  PASS {committed.as_posix()}/notebooks/01_data_fusion.ipynb [" in out
     assert f"  PASS {committed.as_posix()}/provenance/01_data_fusion.json [record-fields]" in out
@@ -419,3 +420,12 @@ def test_a_displayed_tables_plain_text_twin_is_compared_too(tmp_path):
     assert audit.compare_notebooks(committed, _nb_with(tmp_path, "b.ipynb", [table(0.75, 1234.5)])) is None
     why = audit.compare_notebooks(committed, _nb_with(tmp_path, "c.ipynb", [table(0.75, 2.5, fake=" 9")]))
     assert why is not None and "displayed table's text/plain differs" in why
+
+
+def test_progress_bars_cut_by_their_width_are_run_measuring():
+    from eoxai.audit.compare import normalise_text
+
+    a = "seed0: 100%|#| 1/1 [00:01<00:00,  1.04s/it, loss=0.849, val_miou=0.3\nbest mIoU 0.782 at epoch 7\n"
+    b = "seed0: 100%|#| 1/1 [00:00<00:00,  1.31it/s, loss=0.849, val_miou=0.3\nbest mIoU 0.782 at epoch 7\n"
+    assert normalise_text(a) == normalise_text(b)
+    assert normalise_text(a) != normalise_text(b.replace("0.782", "0.781"))

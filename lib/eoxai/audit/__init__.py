@@ -450,9 +450,10 @@ def audit(
     report = Report()
     report.notes.append(f"profile {profile!r}; committed results {committed.as_posix()}; data {data.as_posix()}"
                         + (f"; only notebook {only}" if only else ""))
-    report.notes.append("rules (eoxai/audit/rules.py): " + "; ".join(
-        f"{r.name}: {r.meaning}" for r in (rules.TABLE_FLOATS, rules.FIGURE_PIXELS, rules.NOTEBOOK_OUTPUTS,
-                                           rules.PROVENANCE_RECORD, rules.SHA256)))
+    report.notes.append("rules applied (lib/eoxai/audit/rules.py):")
+    report.notes += [f"  {r.name}: {r.meaning}" for r in (rules.TABLE_FLOATS, rules.FIGURE_PIXELS,
+                                                          rules.NOTEBOOK_OUTPUTS, rules.PROVENANCE_RECORD,
+                                                          rules.SHA256, rules.IDENTICAL)]
     if (rtol, atol, png_tolerance) != (rules.RTOL, rules.ATOL, rules.PNG_TOLERANCE):
         report.notes.append(f"tolerances overridden on the command line: rtol {rtol:g}, atol {atol:g}, "
                             f"png {png_tolerance:g}")
@@ -481,8 +482,8 @@ def audit(
     mr = read_manifest(other)
     skipped = len(manifest_outputs(mc)) - len(committed_outputs(mc))
     if skipped:
-        report.notes.append(f"{skipped} regenerable output(s) in git-ignored folders ({', '.join(IGNORED_RESULT_DIRS)}) "
-                            "are not audited: they are never committed")
+        report.notes.append(f"{skipped} regenerable output(s) listed in the manifest lie in git-ignored folders "
+                            f"({', '.join(IGNORED_RESULT_DIRS)}): never committed, not compared")
     for key in ("profile", "seed"):
         if mc.get(key) != mr.get(key):
             report.findings.append(Finding("compare", f"manifest.json:{key}", False,

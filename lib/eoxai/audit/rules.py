@@ -55,11 +55,12 @@ FIGURE_PIXELS = Rule("figure-pixels", "same decoded pixels (RGBA); PNG metadata 
 # --- executed notebooks ----------------------------------------------------------------------------
 
 #: Text in notebook outputs that measures the run, replaced by ``<run>`` before comparing:
-#: tqdm progress-bar states (``12/30 [00:03<00:24, 1.07cell/s, ...]``), durations printed with a unit
+#: tqdm progress-bar states (``12/30 [00:03<00:24, 1.07cell/s, ...]``, to the end of the line where
+#: the bar's width cut it, postfix values included: the tables keep those), durations printed with a unit
 #: (``29.5 s``, ``120 ms``, ``3 min``), rates (``4.1 it/s``), ISO dates and times. A notebook that
 #: prints a timing prints it with its unit, so this convention marks it.
 MEASURED_TEXT = re.compile(
-    r"\d+/\d+ \[[^\]\n]*\]"                       # tqdm: n/total [elapsed<eta, rate, postfix]
+    r"\d+/\d+ \[\d+:\d\d[^\]\n]*\]?"            # tqdm: n/total [elapsed<eta, rate, postfix] (may be cut)
     r"|\b\d+(?:\.\d+)?\s?(?:s|ms|min|h)\b(?!/)"   # a duration with its unit
     r"|\b\d+(?:\.\d+)?\s?[a-z]*/s\b"              # a rate: tiles/s, it/s
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d(?::\d\d(?:\.\d+)?)?(?:[+-]\d\d:\d\d|Z)?"  # a date-time
