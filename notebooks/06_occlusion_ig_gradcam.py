@@ -148,7 +148,7 @@ for stack, t in instances.groupby("stack", sort=False):
           f"over {len(t)} instances ({ig_steps} steps), so the attributions add up to the output change "
           f"{'within 5 %' if t.ig_delta_relative.max() < 0.05 else 'only roughly: more steps are needed'}.")
     cost = {k.removeprefix("seconds_"): t[k].mean() for k in t.columns if k.startswith("seconds_")}
-    print(f"  seconds per instance: " + ", ".join(f"{k} {v:.2f}" for k, v in cost.items()))
+    print(f"  \u23f1 seconds per instance: " + ", ".join(f"{k} {v:.2f}" for k, v in cost.items()))
 for (stack, a, b), t in agreement.groupby(["stack", "method_a", "method_b"], sort=False):
     print(f"{stack}: {a} vs {b}: mean Spearman {t.spearman.mean():.2f} (from {t.spearman.min():.2f} to {t.spearman.max():.2f})")
 tops = band_table.groupby(["stack", "method", "band"], sort=False)["abs_total"].sum().reset_index()

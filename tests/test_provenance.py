@@ -52,3 +52,43 @@ def test_git_state_ignores_results_but_not_code(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")  # the code changed: the record must say so
     assert git_state(tmp_path)["dirty"] is True
     assert git_state(tmp_path / "results")["dirty"] is True  # same answer from a subfolder
+
+
+def test_machine_fingerprint_says_what_could_move_a_number(tmp_path, monkeypatch):
+    from eoxai.provenance import fingerprint_differences, machine_fingerprint
+
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    fp = machine_fingerprint()
+    assert fp["cpu"]["cores"] >= 1 and fp["cpu"]["model"]
+    assert any(b["user_api"] == "blas" and b["num_threads"] >= 1 for b in fp["blas"].values())
+    assert all("/" not in name for name in fp["blas"])  # library names, never their folder
+    assert fp["env"]["OPENBLAS_CORETYPE"] == "Haswell"
+    assert set(fp["torch"]) >= {"version", "threads", "deterministic_algorithms", "cudnn_deterministic", "gpu"}
+    assert fp["lock"]["file"] == "requirements.lock" and fp["lock"]["sha256"]
+    json.dumps(fp)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Prescott")
+    other = machine_fingerprint()
+    assert fingerprint_differences(fp, other) == ['env.OPENBLAS_CORETYPE: "Haswell" -> "Prescott"']
+
+
+def test_lock_description_names_packages_that_differ_from_the_lock(tmp_path):
+    from eoxai.provenance import lock_description
+
+    (tmp_path / "lock").write_text("# comment\nnumpy==0.0.1\nNot_Installed.pkg==1.0\n")
+    desc = lock_description(tmp_path / "lock")
+    assert desc["sha256"] == sha256_file(tmp_path / "lock")
+    assert desc["differs"]["numpy"]["locked"] == "0.0.1" and desc["differs"]["numpy"]["installed"]
+    assert desc["differs"]["not-installed-pkg"] == {"locked": "1.0", "installed": None}
+    assert lock_description(tmp_path / "missing")["sha256"] is None
+
+
+def test_manifest_hashes_records_and_carries_the_fingerprint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "t.csv").write_text("x\n3\n")
+    write_record("out/prov/r1.json", rule="r1", notebook="nb.ipynb", parameters={"results_dir": "out"},
+                 inputs=[], outputs=["out/t.csv"], wall_time_s=1.0)
+    m = build_manifest(["out/prov/r1.json"], results_dir="out")
+    assert m["jobs"]["r1"]["record_sha256"] == sha256_file("out/prov/r1.json")
+    assert m["machine"]["cpu"] and m["machine"]["lock"]
+    assert str(tmp_path) not in json.dumps(m)  # relative paths only

@@ -80,7 +80,8 @@ def verify_files(
         if got != expected:
             raise ChecksumError(
                 f"checksum mismatch for {f}: expected sha256 {expected}, got {got}. "
-                "The file was modified or is incomplete; restore it from the original copy (data/README.md) or re-download."
+                "The file was modified or is incomplete; restore data/ from a fresh clone of the repository, "
+                "or see `python -m eoxai.data.download --list` for the full datasets."
             )
         checked.append(rel)
     if prefixes is not None and not checked:

@@ -32,6 +32,7 @@ from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
+from eoxai.errors import EoxaiError
 from eoxai.metrics import confusion_table, per_class_table, summary_row, tile_confusion
 from eoxai.stats import mean_ci, paired_test
 from eoxai.tiles import TileDataset
@@ -106,15 +107,26 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
     )
 
 
+#: solver settings of the per-pixel logistic regression: float64, standardised features and a tight
+#: gradient tolerance make L-BFGS converge to the unique optimum of the L2-regularised (strictly
+#: convex) problem, so another BLAS kernel or CPU moves the coefficients by far less than any test
+#: pixel's decision margin; one BLAS thread fixes the summation order on this machine
+PIXEL_LOGREG = {"C": 1.0, "tol": 1e-10, "max_iter": 10_000}
+
+
 def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, seed: int = 0,
                    max_train_pixels: int = 20000) -> dict[str, float]:
     """A per-pixel multinomial logistic regression (scikit-learn) on the training split's pixels,
     scored on exactly the labelled pixels of the test tiles: a reference for the deep models.
 
     Training pixels (at most ``max_train_pixels``, a seeded random subset) are those of the
-    training split with data in every selected band. Returns :func:`eoxai.metrics.summary_row`.
+    training split with data in every selected band. The fit is deterministic across CPUs
+    (:data:`PIXEL_LOGREG`: float64, standardised bands, L-BFGS to a gradient tolerance of 1e-10,
+    one BLAS thread); :class:`eoxai.errors.EoxaiError` if it does not converge. Returns
+    :func:`eoxai.metrics.summary_row`.
     """
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     train = TileDataset(cube, "train", tile_size, modalities=list(modalities))
     test = TileDataset(cube, "test", tile_size, modalities=list(modalities))
@@ -123,14 +135,22 @@ def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, 
     if rows.size > max_train_pixels:
         keep = np.sort(rng.choice(rows.size, max_train_pixels, replace=False))
         rows, cols = rows[keep], cols[keep]
-    clf = LogisticRegression(max_iter=500).fit(train.image[:, rows, cols].T, train.mask[rows, cols])
+    x = np.asarray(train.image[:, rows, cols].T, dtype=np.float64)
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std[std == 0] = 1.0
     k = len(test.class_names)
     cm = np.zeros((k, k), dtype=np.int64)
-    for i in range(len(test)):
-        sample = test[i]
-        valid = sample["mask"].numpy() >= 0
-        pred = clf.predict(sample["image"].numpy()[:, valid].T)
-        np.add.at(cm, (sample["mask"].numpy()[valid], pred), 1)
+    with threadpool_limits(limits=1):
+        clf = LogisticRegression(**PIXEL_LOGREG).fit((x - mean) / std, train.mask[rows, cols])
+        if int(np.max(clf.n_iter_)) >= PIXEL_LOGREG["max_iter"]:
+            raise EoxaiError(f"pixel_baseline: L-BFGS did not converge in {PIXEL_LOGREG['max_iter']} iterations "
+                             f"({list(modalities)}); the reference row would depend on the machine")
+        for i in range(len(test)):
+            sample = test[i]
+            valid = sample["mask"].numpy() >= 0
+            pixels = np.asarray(sample["image"].numpy()[:, valid].T, dtype=np.float64)
+            pred = clf.predict((pixels - mean) / std)
+            np.add.at(cm, (sample["mask"].numpy()[valid], pred), 1)
     return summary_row(cm)
 
 

@@ -4,8 +4,8 @@ Each notebook run writes a *record* (JSON) via :func:`write_record`; :func:`buil
 merges the records of a whole run into ``manifest.json``::
 
     {"profile", "seed", "results_dir", "created", "git": {"commit", "dirty"}, "python", "platform",
-     "device", "packages": {name: version},
-     "jobs": {job: {"rule", "notebook", "wall_time_s", "parameters", ...}},
+     "device", "machine": {fingerprint, see machine_fingerprint}, "packages": {name: version},
+     "jobs": {job: {"rule", "notebook", "wall_time_s", "parameters", "record", "record_sha256", ...}},
      "files": {path: {"sha256", "bytes", "rule", "job", "notebook", "inputs": {path: sha256},
                       "profile", "seed"}}}
 
@@ -13,14 +13,23 @@ A *job* is one run of a rule, named after its record file (``02_training_seed0``
 wildcards runs several jobs.
 
 Paths are relative to the working directory the pipeline runs in (the repository root).
+
+The machine fingerprint (:func:`machine_fingerprint`) says what could move a number between two
+machines: CPU model and the SIMD flags BLAS kernels are chosen by, core count, BLAS/OpenMP
+libraries and their thread counts (threadpoolctl), the thread and kernel environment variables,
+torch's determinism flags, the GPU, and the locked environment (:data:`LOCK_FILE`, its sha256 and
+which installed packages differ from it). ``python -m eoxai.audit`` prints the fields that differ.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
 import json
+import os
 import platform
+import re
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -29,6 +38,15 @@ from pathlib import Path
 from typing import Any
 
 from eoxai.checksums import sha256_file
+
+#: the locked environment (exact versions of every package; see the README, "Installation")
+LOCK_FILE = "requirements.lock"
+#: CPU flags that decide which SIMD kernels BLAS and torch pick (the full list is hashed)
+SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_tile",
+              "asimd", "sve")
+#: environment variables that set thread counts or kernel choices of the numeric libraries
+NUMERIC_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OPENBLAS_CORETYPE", "MKL_CBWR",
+               "MKL_ENABLE_INSTRUCTIONS", "CUBLAS_WORKSPACE_CONFIG", "PYTHONHASHSEED")
 
 #: packages whose versions every manifest records
 PACKAGES = (
@@ -78,6 +96,109 @@ def device_description() -> str:
         return f"cpu: {platform.processor() or platform.machine()}"
 
 
+def cpu_description() -> dict[str, Any]:
+    """CPU model, SIMD flags (:data:`SIMD_FLAGS`), a hash of all flags, logical cores, usable cores."""
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+        m = re.search(r"^model name\s*:\s*(.+)$", text, re.M)
+        model = m.group(1).strip() if m else model
+        f = re.search(r"^(?:flags|Features)\s*:\s*(.+)$", text, re.M)
+        flags = sorted(f.group(1).split()) if f else []
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "machine": platform.machine(), "cores": os.cpu_count(), "usable_cores": usable,
+            "simd_flags": [f for f in SIMD_FLAGS if f in flags],
+            "flags_sha256": hashlib.sha256(" ".join(flags).encode()).hexdigest() if flags else None}
+
+
+def blas_description() -> dict[str, dict[str, Any]]:
+    """``{library file name: settings}`` of the BLAS/LAPACK/OpenMP libraries loaded in this process,
+    with their thread counts and kernel architecture (threadpoolctl); never their folder."""
+    import numpy  # noqa: F401 - loads the BLAS whose settings are described
+    from threadpoolctl import threadpool_info
+
+    keys = ("user_api", "internal_api", "version", "num_threads", "threading_layer", "architecture")
+    return {Path(str(i.get("filepath", ""))).name: {k: i.get(k) for k in keys}
+            for i in sorted(threadpool_info(), key=lambda d: str(d.get("filepath")))}
+
+
+def torch_description() -> dict[str, Any]:
+    """torch version, threads, determinism flags and the GPU (None without CUDA)."""
+    try:
+        import torch
+    except ImportError:
+        return {"version": None}
+    cuda = torch.cuda.is_available()
+    return {
+        "version": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "cuda": torch.version.cuda if cuda else None,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+    }
+
+
+def read_lock(path: str | Path = LOCK_FILE) -> dict[str, str]:
+    """``{normalised name: version}`` of a lock file of ``name==version`` lines (comments ignored)."""
+    out: dict[str, str] = {}
+    for line in Path(path).read_text().splitlines():
+        line = line.split("#", 1)[0].split(";", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            out[normalise_name(name.split("[", 1)[0])] = version.strip()
+    return out
+
+
+def normalise_name(name: str) -> str:
+    """A distribution name as pip compares them (PEP 503: lower case, runs of ``-_.`` -> ``-``)."""
+    return re.sub(r"[-_.]+", "-", name.strip()).lower()
+
+
+def lock_description(path: str | Path = LOCK_FILE) -> dict[str, Any]:
+    """The lock file's sha256 and the installed packages whose version differs from it."""
+    path = Path(path)
+    if not path.is_file():
+        return {"file": path.as_posix(), "sha256": None, "differs": None}
+    differs = {}
+    for name, version in sorted(read_lock(path).items()):
+        try:
+            got = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            got = None
+        if got != version and name != "eoxai":
+            differs[name] = {"locked": version, "installed": got}
+    return {"file": path.as_posix(), "sha256": sha256_file(path), "differs": differs}
+
+
+def machine_fingerprint(lock: str | Path = LOCK_FILE) -> dict[str, Any]:
+    """What could make a number differ between two machines (module docstring); JSON-ready."""
+    return {
+        "cpu": cpu_description(),
+        "blas": blas_description(),
+        "env": {k: os.environ.get(k) for k in NUMERIC_ENV},
+        "torch": torch_description(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "lock": lock_description(lock),
+    }
+
+
+def fingerprint_differences(a: Mapping[str, Any], b: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """``['cpu.model: X -> Y', ...]``: the leaves of two fingerprints that differ."""
+    out = []
+    for key in sorted(set(a) | set(b)):
+        x, y, name = a.get(key), b.get(key), f"{prefix}{key}"
+        if isinstance(x, Mapping) and isinstance(y, Mapping):
+            out += fingerprint_differences(x, y, name + ".")
+        elif x != y:
+            out.append(f"{name}: {json.dumps(x)} -> {json.dumps(y)}")
+    return out
+
+
 def hash_paths(paths: Iterable[str | Path]) -> dict[str, str]:
     """``{path: sha256}`` for files; folders are expanded to the files below them."""
     out: dict[str, str] = {}
@@ -118,6 +239,7 @@ def write_record(
         "wall_time_s": round(float(wall_time_s), 3),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device_description(),
+        "machine": machine_fingerprint(),
     }
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
@@ -125,19 +247,24 @@ def write_record(
 
 
 def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: str | None = None,
-                   seed: int | None = None) -> dict[str, Any]:
-    """Merge rule records into the manifest described in the module docstring."""
+                   seed: int | None = None, root: str | Path = ".") -> dict[str, Any]:
+    """Merge rule records into the manifest described in the module docstring; paths (records,
+    outputs) are relative to ``root``, the folder the pipeline ran in."""
+    root = Path(root)
     jobs: dict[str, Any] = {}
     files: dict[str, Any] = {}
+    machines: dict[str, list[str]] = {}
     for rec_path in sorted(map(str, records)):
-        rec = json.loads(Path(rec_path).read_text())
+        rec = json.loads((root / rec_path).read_text())
         job = Path(rec_path).stem
         jobs[job] = {k: rec[k] for k in ("rule", "notebook", "wall_time_s", "parameters", "device", "finished")}
         jobs[job]["record"] = rec_path
+        jobs[job]["record_sha256"] = sha256_file(root / rec_path)
+        machines.setdefault(json.dumps(rec.get("machine"), sort_keys=True), []).append(job)
         for out, digest in rec["outputs"].items():
             files[out] = {
                 "sha256": digest,
-                "bytes": Path(out).stat().st_size if Path(out).exists() else None,
+                "bytes": (root / out).stat().st_size if (root / out).exists() else None,
                 "rule": rec["rule"],
                 "job": job,
                 "notebook": rec["notebook"],
@@ -150,10 +277,12 @@ def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: 
         "seed": seed,
         "results_dir": results_dir,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "git": git_state(),
+        "git": git_state(root),
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "device": device_description(),
+        "machine": json.loads(next(iter(machines))) if len(machines) == 1 else
+        {"per_job": {job: json.loads(m) for m, js in machines.items() for job in js}},
         "packages": package_versions(),
         "total_wall_time_s": round(sum(r["wall_time_s"] for r in jobs.values()), 3),
         "jobs": dict(sorted(jobs.items())),

@@ -331,7 +331,7 @@ def evaluate_explanations(
     - ``stability``: ``method, seed_a, seed_b, spearman, kendall``
     - ``attributions``: ``method, level, feature, attribution`` (band and modality values)
     """
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
     settings = settings or MethodSettings()
     bad = [m for m in methods if m not in METHODS]

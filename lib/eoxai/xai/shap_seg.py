@@ -33,7 +33,7 @@ import torch
 import xarray as xr
 from scipy.ndimage import uniform_filter
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
 from eoxai.errors import EoxaiError
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets

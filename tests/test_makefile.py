@@ -1,0 +1,42 @@
+"""The Makefile: setup installs the locked environment, every target is listed, lab works as root."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+
+from tests.conftest import ROOT
+
+
+def _make(*args: str) -> str:
+    """What ``make -n`` would run (nothing is run), with a venv path that does not exist."""
+    out = subprocess.run(["make", "-n", "VENV=/nonexistent/venv", *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def test_setup_installs_the_lock_then_the_project_without_resolving_again():
+    cmds = _make("setup").splitlines()
+    lock = next(i for i, c in enumerate(cmds) if "pip install -r requirements.lock" in c)
+    project = next(i for i, c in enumerate(cmds) if "pip install --no-deps -e" in c)
+    assert lock < project
+    assert not any("pip install torch" in c for c in cmds)  # the lock pins torch and torchvision together
+
+
+def test_help_lists_every_target():
+    text = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY: (.+)$", text, re.M).group(1).split()
+    out = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    listed = [line.split("\t")[0] for line in out.splitlines()]
+    assert sorted(listed) == sorted(phony)
+
+
+def test_lab_allows_root_only_as_root():
+    line = next(c for c in _make("lab").splitlines() if "jupyter lab" in c)
+    assert line.endswith("--allow-root") == (os.geteuid() == 0)
+
+
+def test_audit_can_audit_one_notebook():
+    line = next(c for c in _make("audit", "ONLY=04_interclass_gradcam").splitlines() if "eoxai.audit" in c)
+    assert line.endswith("--profile quick --cores 2 --only 04_interclass_gradcam")
