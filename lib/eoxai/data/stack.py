@@ -106,7 +106,7 @@ def plot_sample(decl: StackDeclaration, sample: Mapping[str, xr.DataArray], titl
         modality, name = spec.split(".", 1)
         return sample[modality].sel(band=name)
 
-    rgb = xr.concat([band(s) for s in composite], dim="band")
+    rgb = xr.concat([band(s) for s in composite], dim="band", coords="different", compat="equals")
     return plot_stack_panel(rgb=rgb, sar=band(second), label=sample["label"],
                             title=title if title is not None else decl.panel.title, sar_label=decl.panel.second_label)
 
