@@ -58,7 +58,7 @@ from eoxai.split import class_balance
 from eoxai.stacks import as_declaration, band_statistics, fuse_stack, fusion_summary, load_stack, plot_stack
 
 if declarations is None:
-    declarations = stack_declarations(load_profile(profile, "../config"))
+    declarations = stack_declarations(load_profile(profile))  # run by hand: the project's config/
 decls = {name: as_declaration(name, declarations[name]) for name in stacks}
 
 R = Path(results_dir)
