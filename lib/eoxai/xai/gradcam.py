@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eoxai.errors import EoxaiError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.targets import masked_logit, mean_softmax
 
@@ -316,8 +317,9 @@ class AllClassGradCAM:
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
     strategy: how the class gradients are taken: ``'auto'`` (default), ``'loop'``, ``'vmap'``,
         ``'chunked'`` (``chunk`` classes per ``vmap``) or ``'probe'`` (time them once, keep the fastest).
-    batch_size: images per forward pass (None: the whole batch at once; see
-        :func:`eoxai.xai.budget.batch_size` to size it from a memory budget).
+    batch_size: images per forward pass at most (None: no limit); fewer if they do not fit
+        ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the device's default budget,
+        :func:`eoxai.xai.budget.batch_size`).
 
     ``attribute(inputs, target=None)`` returns ``(B, n, H, W)`` maps for the ``n`` classes in
     ``target`` (an int, a list of ints, or None for all ``K``), in that order. Use
@@ -326,7 +328,7 @@ class AllClassGradCAM:
 
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None,
                  score: str | ScoreFn = "softmax_sum", strategy: Strategy = "auto",
-                 batch_size: int | None = None, chunk: int | None = None) -> None:
+                 batch_size: int | None = None, chunk: int | None = None, memory_mb: float | None = None) -> None:
         self.model = model
         self.layer = last_conv_layer(model) if layer is None else layer
         resolve_layer(model, self.layer)  # fail early on a bad name
@@ -335,13 +337,17 @@ class AllClassGradCAM:
         self.strategy = strategy
         self.batch_size = batch_size
         self.chunk = chunk
+        self.memory_mb = memory_mb
 
     def attribute_all(self, inputs: torch.Tensor, target: int | Iterable[int] | None = None,
                       mask: torch.Tensor | None = None, relu_attributions: bool = False,
                       upsample: Literal["nearest", "bilinear"] | None = "nearest") -> GradCAMResult:
         """CAMs, scores and logits (see :func:`gradcam_all_classes`), ``batch_size`` images per pass."""
         classes = [target] if isinstance(target, int) else (None if target is None else list(target))
-        step = self.batch_size or max(len(inputs), 1)
+        check_eval_mode(self.model)
+        check_inputs(self.model, inputs)  # before the budget's probe runs the model
+        step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb,
+                                 cap=self.batch_size or max(len(inputs), 1), dtype=inputs.dtype)
         parts = [
             gradcam_all_classes(self.model, self.layer, inputs[i:i + step], classes, self.score,
                                 None if mask is None else mask[i:i + step], relu_attributions, upsample,
