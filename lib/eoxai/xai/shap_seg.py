@@ -259,8 +259,7 @@ def explain_partition(
     scorer = scorer or SegmentationScorer(
         model, batch_size=budget_batch_size(model, (c, h, w), memory_mb, cap=batch_size, dtype=images.dtype),
         device=_device(model), kind=kind)
-    with torch.inference_mode():
-        logits = model(images[:1].to(scorer.device))
+    logits = _all_logits(scorer, images)  # one pass gives K, the regions and f(image) of every sample
     k = logits.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
@@ -268,7 +267,7 @@ def explain_partition(
     if classes is not None:
         classes = check_targets(list(classes), k)
     if regions is None:
-        regions = torch.cat([_predict_regions(scorer, images[i:i + 1]) for i in range(b)])
+        regions = predicted_regions(logits)
     check_mask(regions, (b, k, h, w), what="regions")
     explainer = shap.PartitionExplainer(scorer, masker)
     values = np.full((b, k, h, w), np.nan)
@@ -276,8 +275,7 @@ def explain_partition(
     score = np.full((b, k), np.nan)
     evals = np.zeros(b, dtype=np.int64)
     nhwc = images.permute(0, 2, 3, 1).cpu().numpy()
-    scorer.regions = regions.bool()
-    f_x = scorer.scores(images).numpy()  # f(image) of every sample in one batch, checked against shap's sum
+    f_x = region_mean(regions.bool(), scorer.kind)(logits).numpy()  # f(image), checked against shap's sum
     for i in tqdm(range(b), desc="partition SHAP", disable=not progress):
         scorer.regions = regions[i].bool()
         targets = classes if classes is not None else top_classes(regions[i], top_k)
@@ -312,6 +310,13 @@ def explain_partition(
 def _device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def _all_logits(scorer: SegmentationScorer, images: torch.Tensor) -> torch.Tensor:
+    """Logits ``(B, K, H, W)`` (on the CPU) of ``images`` in the scorer's batches, no gradients."""
+    with torch.inference_mode():
+        return torch.cat([scorer.model(images[i:i + scorer.batch_size].to(scorer.device)).cpu()
+                          for i in range(0, len(images), scorer.batch_size)])
 
 
 def _predict_regions(scorer: SegmentationScorer, image: torch.Tensor) -> torch.Tensor:
