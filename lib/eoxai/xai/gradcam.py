@@ -317,9 +317,11 @@ class AllClassGradCAM:
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
     strategy: how the class gradients are taken: ``'auto'`` (default), ``'loop'``, ``'vmap'``,
         ``'chunked'`` (``chunk`` classes per ``vmap``) or ``'probe'`` (time them once, keep the fastest).
-    batch_size: images per forward pass at most (None: no limit); fewer if they do not fit
-        ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the device's default budget,
-        :func:`eoxai.xai.budget.batch_size`).
+    batch_size: images per forward pass at most (None: the whole batch at once).
+    memory_mb: if given (the profile's ``explainer_memory_mb``), fewer images per pass when
+        ``batch_size`` of them do not fit it (:func:`eoxai.xai.budget.batch_size`). None keeps
+        ``batch_size``: Grad-CAM records only the layers above the explained one, so the budget's
+        per-sample figure (the whole network recorded) would make its batches needlessly small.
 
     ``attribute(inputs, target=None)`` returns ``(B, n, H, W)`` maps for the ``n`` classes in
     ``target`` (an int, a list of ints, or None for all ``K``), in that order. Use
@@ -346,8 +348,9 @@ class AllClassGradCAM:
         classes = [target] if isinstance(target, int) else (None if target is None else list(target))
         check_eval_mode(self.model)
         check_inputs(self.model, inputs)  # before the budget's probe runs the model
-        step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb,
-                                 cap=self.batch_size or max(len(inputs), 1), dtype=inputs.dtype)
+        step = self.batch_size or max(len(inputs), 1)
+        if self.memory_mb is not None:  # a profile's budget limits the batch further
+            step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=step, dtype=inputs.dtype)
         parts = [
             gradcam_all_classes(self.model, self.layer, inputs[i:i + step], classes, self.score,
                                 None if mask is None else mask[i:i + step], relu_attributions, upsample,

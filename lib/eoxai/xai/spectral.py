@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from eoxai.errors import BandCountError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.gradcam import AllClassGradCAM, ScoreFn, last_conv_layer
 from eoxai.xai.maps import modality_of_bands
@@ -157,8 +158,9 @@ class SpectralGradCAM:
         classes = check_targets(range(n_classes) if target is None else target, n_classes)
         perturbed = torch.cat([perturb(inputs, groups[g], mode, base.view(-1)) for g in names]
                               + [inputs, base.expand_as(inputs)])
-        r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=self.batch_size,
-                            memory_mb=self.memory_mb).attribute_all(perturbed, classes)
+        step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=self.batch_size or len(perturbed),
+                                 dtype=inputs.dtype)
+        r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=step).attribute_all(perturbed, classes)
         cams, scores = r.cams, r.scores
         g = len(names)
         cams = cams.view(g + 2, b_count, len(classes), *cams.shape[-2:]).cpu().numpy()
