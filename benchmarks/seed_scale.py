@@ -45,6 +45,7 @@ from xai_speed import Recorder, seed_gradcam  # noqa: E402
 
 from eoxai.models import build_model  # noqa: E402
 from eoxai.xai import attribution  # noqa: E402
+from eoxai.xai.budget import batch_size as budget_batch_size  # noqa: E402
 from eoxai.xai.gradcam import AllClassGradCAM  # noqa: E402
 from eoxai.xai.shap_seg import SegmentationScorer, explain_partition  # noqa: E402
 from eoxai.xai.targets import ScalarOutput  # noqa: E402
@@ -148,7 +149,7 @@ def overhead_section(tiles: list[int], repeats: int, ig_steps: int, shap_evals: 
         def ig() -> object:
             return attribution.integrated_gradients(rec, x, 1, bands, n_steps=ig_steps, internal_batch_size=None)
 
-        scorer = SegmentationScorer(rec, batch_size=64, device=device)
+        scorer = SegmentationScorer(rec, batch_size=budget_batch_size(rec, x.shape[1:], cap=64), device=device)
 
         def shap_() -> object:
             return explain_partition(rec, x, classes=[1], block=block, blur=9, max_evals=shap_evals,
