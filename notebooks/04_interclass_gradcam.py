@@ -41,6 +41,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 reference_seed = 0
 stacks = ["eolearn", "sen1floods11"]
 split = "test"
@@ -74,7 +75,8 @@ for stack in stacks:
     y = ref.masks
     data[stack] = {"classes": ref.class_names, "label": y}
     for layer_name, layer in layers.items():
-        r = AllClassGradCAM(ref.model, layer, score=score, batch_size=batch_size).attribute_all(ref.images)
+        r = AllClassGradCAM(ref.model, layer, score=score, batch_size=batch_size,
+                            memory_mb=explainer_memory_mb).attribute_all(ref.images)
         results[stack, layer_name] = r
     print(f"{stack}: {len(y)} {split} tiles of {ref.meta['tile_size']} px, {len(ref.class_names)} classes, "
           f"{int((y >= 0).sum())} labelled pixels")

@@ -38,6 +38,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 reference_seed = 0
 stacks = ["eolearn", "sen1floods11"]
 split = "test"
@@ -73,7 +74,7 @@ for stack in stacks:
     x, valid = ref.images, ref.masks.numpy() >= 0
     groups = spectral.band_groups(ref.bands, ref.modalities)
     explainer = spectral.SpectralGradCAM(ref.model, layer, score=score, batch_size=batch_size,
-                                         class_names=ref.class_names)
+                                         class_names=ref.class_names, memory_mb=explainer_memory_mb)
     for base in baselines:
         values = spectral.baseline_values(*ref.band_statistics(), base)
         for mode in modes:

@@ -41,6 +41,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 reference_seed = 0
 stacks = ["sen1floods11", "eolearn"]
 split = "test"
@@ -89,15 +90,15 @@ for stack in stacks:
 
     seconds = {}
     t0 = time.perf_counter()
-    cam = AllClassGradCAM(model, layer).attribute(x, target=target)
+    cam = AllClassGradCAM(model, layer, memory_mb=explainer_memory_mb).attribute(x, target=target)
     seconds["Grad-CAM"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     ig = attribution.integrated_gradients(model, x, target, bands, mods, baseline=base, n_steps=ig_steps,
-                                          internal_batch_size=ig_batch)
+                                          internal_batch_size=ig_batch, memory_mb=explainer_memory_mb)
     seconds["Integrated Gradients"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     occ = attribution.occlusion(model, x, target, bands, mods, window=occlusion_window, strides=occlusion_strides,
-                                baseline=base, perturbations_per_eval=occlusion_batch)
+                                baseline=base, perturbations_per_eval=occlusion_batch, memory_mb=explainer_memory_mb)
     seconds["Occlusion"] = time.perf_counter() - t0
 
     maps = {"Grad-CAM": class_map(cam, classes, [target]).isel({"class": 0}, drop=True),

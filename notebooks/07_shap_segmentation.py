@@ -44,6 +44,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
 split = "test"  # the held-out tiles explained (README: which split each notebook reads)
@@ -92,7 +93,8 @@ for stack in stacks:
     block = max(1, metas[stack]["tile_size"] // grid)
     partition[stack] = explain_partition(models[stack], chosen[stack].images.to(dev), top_k=top_k,
                                          class_names=tiles[stack].class_names, block=block, blur=blur,
-                                         max_evals=max_evals, batch_size=batch_size, seed=seed)
+                                         max_evals=max_evals, batch_size=batch_size, seed=seed,
+                                         memory_mb=explainer_memory_mb)
     fig = plot_shap_maps(partition[stack], chosen[stack].images, tiles[stack].bands,
                          title=f"{stack}: partition SHAP, blocks of {block} px over all {len(tiles[stack].bands)} "
                                f"bands, max_evals {max_evals}")
@@ -122,7 +124,8 @@ for rec in part_table.groupby(["stack", "class"], as_index=False)["positive_shar
 
 # %%
 exact = {s: band_group_shap(models[s], tiles[s].images.to(dev), band_groups(metas[s]["modalities"]),
-                            class_names=tiles[s].class_names, batch_size=batch_size) for s in stacks}
+                            class_names=tiles[s].class_names, batch_size=batch_size,
+                            memory_mb=explainer_memory_mb) for s in stacks}
 groups_table = pd.concat([band_group_table(exact[s], tiles[s].origins) for s in stacks], keys=stacks,
                          names=["stack", None]).reset_index(level=0)
 groups_table.to_csv(R / "tables" / "shap_band_groups.csv", index=False, float_format="%.6g")

@@ -37,6 +37,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
 split = "test"  # the held-out tiles occluded (README: which split each notebook reads)
@@ -79,7 +80,8 @@ for stack in stacks:
     split_t, tile_t = modality_occlusion(
         model.to(dev), tiles.images.to(dev), tiles.masks.to(dev), band_groups(meta["modalities"]),
         class_names=tiles.class_names, replacements=replacements, band_mean=cube["band_mean"].values,
-        band_std=cube["band_std"].values, origins=tiles.origins, batch_size=batch_size, seed=seed)
+        band_std=cube["band_std"].values, origins=tiles.origins, batch_size=batch_size, seed=seed,
+        memory_mb=explainer_memory_mb)
     split_tables.append(split_t.assign(stack=stack, tiles=len(tiles)))
     tile_tables.append(tile_t.assign(stack=stack))
     fig = plot_occlusion(tile_t, title=f"{stack}: occluding one modality ({len(tiles)} {split} tiles)")

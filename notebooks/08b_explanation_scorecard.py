@@ -47,6 +47,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 2
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
 split = "test"  # the held-out tiles explained (README: which split each notebook reads)
@@ -83,7 +84,7 @@ dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=r
                         folders=("tables", "figures", "reports"))
 settings = MethodSettings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlusion_grid=occlusion_grid,
                           shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
-                          batch_size=batch_size, kind="probability")
+                          batch_size=batch_size, kind="probability", memory_mb=explainer_memory_mb)
 
 
 def show(path):

@@ -36,6 +36,7 @@ data_dir = "../data"
 results_dir = "../results"
 device = "cpu"
 threads = 1
+explainer_memory_mb = None  # MB an explainer's batches may use (None: the device's default)
 dataset = "eurosat_rgb"  # shipped subset; "eurosat_ms" is the full 13-band release (paper)
 limit_per_class = None  # keep only the first N scenes per class and split (smoke runs)
 arch = "test_resnet"  # any timm model name; timm's tiny ResNet-D (0.37 M parameters)
@@ -135,7 +136,7 @@ images = data["test"][0][chosen]
 start = time.perf_counter()
 maps, table, predictor = scene.explain_and_score(
     model, images, top_k=top_k, max_evals=max_evals, blur=tuple(blur), batch_size=shap_batch_size,
-    fraction=drop_fraction, n_random=n_random, seed=seed, device=dev)
+    fraction=drop_fraction, n_random=n_random, seed=seed, device=dev, memory_mb=explainer_memory_mb)
 shap_seconds = time.perf_counter() - start
 test = splits["test"]
 table.insert(1, "file", [test.files[chosen[i]] for i in table["image"]])

@@ -11,7 +11,15 @@ from eoxai.errors import BandCountError
 from eoxai.models import build_model
 from eoxai.tiles import TileDataset
 from eoxai.xai.checks import ModelModeError
-from eoxai.xai.gradcam import AllClassGradCAM, last_conv_layer, score_function
+from eoxai.xai.gradcam import (
+    AllClassGradCAM,
+    StrategyError,
+    all_class_scores,
+    class_scores,
+    gradcam_all_classes,
+    last_conv_layer,
+    score_function,
+)
 from eoxai.xai.maps import class_map
 from eoxai.xai.targets import ScalarOutput
 
@@ -51,10 +59,52 @@ def test_equals_captum_class_by_class_in_float64(model64, tiles, layer, score):
     assert (ours[:, 0] - ref[:, 1]).abs().max() > 1e-3  # and the classes are not interchangeable
 
 
+@pytest.mark.parametrize("strategy", ["loop", "vmap", "chunked", "probe", "auto"])
+def test_every_backward_strategy_equals_captum_in_float64(model64, tiles, strategy):
+    ref = captum_per_class(model64, "decoder.blocks.3", tiles, "softmax_sum", range(3))
+    ours = AllClassGradCAM(model64, "decoder.blocks.3", strategy=strategy, chunk=2).attribute(tiles)
+    assert (ours - ref).abs().max().item() < 1e-5 * ref.abs().max().item()
+
+
+@pytest.mark.parametrize("score", ["softmax_sum", "softmax_mean", "masked_logit"])
+def test_shared_scores_equal_the_per_class_scores(score):
+    torch.manual_seed(1)
+    logits = torch.randn(2, 4, 8, 8, dtype=torch.float64)
+    assert torch.allclose(all_class_scores(logits, [3, 0, 2], score),
+                          class_scores(logits, [3, 0, 2], score_function(score)), atol=1e-12)
+    mask = torch.rand(2, 8, 8) > 0.5
+    assert torch.allclose(all_class_scores(logits, [1, 2], "masked_logit", mask),
+                          class_scores(logits, [1, 2], score_function("masked_logit", mask)), atol=1e-12)
+
+
+def test_nothing_below_the_layer_enters_autograd(model64, tiles):
+    """No encoder weight is saved for backward: the graph starts at the explained layer."""
+    encoder = {p.data_ptr() for p in model64.encoder.parameters()}
+    head = {p.data_ptr() for p in model64.segmentation_head.parameters()}
+    saved: list[int] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        saved.append(t.data_ptr())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        gradcam_all_classes(model64, "decoder.blocks.3", tiles)
+    assert saved and head & set(saved)  # the layers above the explained one are recorded ...
+    assert not encoder & set(saved)  # ... the encoder below it is not
+    with torch.no_grad():  # and a caller's no_grad does not stop the explanation
+        cams = gradcam_all_classes(model64, "segmentation_head.0", tiles).cams
+    assert cams.abs().max() > 1e-3 and torch.is_grad_enabled()
+
+
+def test_unknown_strategy_is_refused(model64):
+    with pytest.raises(StrategyError, match="unknown backward strategy 'fast'"):
+        AllClassGradCAM(model64, strategy="fast")
+
+
 def test_unbatched_fallback_and_target_subset_agree(model64, tiles):
     gc = AllClassGradCAM(model64, "decoder.blocks.3")
     full = gc.attribute(tiles)
-    loop = AllClassGradCAM(model64, "decoder.blocks.3", batched=False).attribute(tiles, target=[2, 0])
+    loop = AllClassGradCAM(model64, "decoder.blocks.3", strategy="loop").attribute(tiles, target=[2, 0])
     assert torch.allclose(loop, full[:, [2, 0]], atol=1e-10)
     chunked = AllClassGradCAM(model64, "decoder.blocks.3", batch_size=1).attribute_all(tiles)
     assert torch.allclose(chunked.cams, full, atol=1e-10) and chunked.logits.shape[0] == 2

@@ -38,6 +38,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs
 
 # --------------------------------------------------------------------------------------------
@@ -319,6 +320,12 @@ def top_classes(probabilities: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
     return np.argsort(-p, axis=1, kind="stable")[:, :k]
 
 
+def _model_batch(model: nn.Module, images: torch.Tensor, cap: int, memory_mb: float | None) -> int:
+    """Images of ``images``' shape ``(N, C, H, W)`` per model call: ``cap`` at most, fewer if they
+    do not fit ``memory_mb`` (:func:`eoxai.xai.budget.batch_size`)."""
+    return budget_batch_size(model, images.shape[1:], memory_mb, cap=cap)
+
+
 def explain_partition(
     model: nn.Module,
     images: torch.Tensor,
@@ -329,6 +336,7 @@ def explain_partition(
     batch_size: int = 64,
     device: str | torch.device = "cpu",
     predictor: NHWCPredictor | None = None,
+    memory_mb: float | None = None,
 ) -> xr.DataArray:
     """Partition SHAP maps of the ``top_k`` most probable classes of each image.
 
@@ -342,7 +350,9 @@ def explain_partition(
         As in the seed (``top 4``, ``max_evals=50000``, ``blur(128,128)`` on 256 x 256); the blur
         kernel is in pixels ``(kx, ky)``; fewer evaluations give coarser maps.
     batch_size:
-        Masked images per model call inside the explainer.
+        Masked images shap evaluates per step, and the most per model call; a call holds fewer
+        if they do not fit ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the
+        device's default, :mod:`eoxai.xai.budget`).
 
     Returns
     -------
@@ -357,7 +367,8 @@ def explain_partition(
     class_names = list(getattr(model, "class_names", []))
     check_eval_mode(model)
     check_inputs(model, images)
-    predictor = predictor or NHWCPredictor(model, batch_size=batch_size, device=device)
+    predictor = predictor or NHWCPredictor(model, batch_size=_model_batch(model, images, batch_size, memory_mb),
+                                           device=device)
     x = to_nhwc(images)
     probs = predictor(x)
     k = len(class_names) or probs.shape[1]
@@ -522,14 +533,16 @@ def explain_and_score(
     n_random: int = 10,
     seed: int = 0,
     device: str | torch.device = "cpu",
+    memory_mb: float | None = None,
 ) -> tuple[xr.DataArray, pd.DataFrame, NHWCPredictor]:
     """:func:`explain_partition` on ``images`` ``(N, C, H, W)``, then :func:`blur_drop` per map.
 
     Returns the maps ``(image, rank, y, x)``, a table with one row per ``(image, rank)``
     (``class_name, probability, base_value, shap_sum`` and the blur-drop columns, the blur the
     masker's) and the predictor (its ``n_images``/``seconds`` count every model evaluation).
+    ``batch_size`` and ``memory_mb`` as in :func:`explain_partition`.
     """
-    predictor = NHWCPredictor(model, batch_size=batch_size, device=device)
+    predictor = NHWCPredictor(model, batch_size=_model_batch(model, images, batch_size, memory_mb), device=device)
     maps = explain_partition(model, images, top_k=top_k, max_evals=max_evals, blur=blur,
                              batch_size=batch_size, device=device, predictor=predictor)
     n, k = maps.sizes["image"], maps.sizes["rank"]

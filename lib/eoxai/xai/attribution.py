@@ -6,7 +6,9 @@ sample. For a segmentation model the scalar is chosen by a ``reduce`` of the log
 (:class:`eoxai.xai.targets.ScalarOutput`; default the spatial mean of the softmax, the forward
 Ebrahimi & Kumar used for both), and ``target`` picks the class. The wrappers add the checks
 (eval mode, band count, class), batching (``perturbations_per_eval``, ``internal_batch_size``:
-the cost is set by the number of model evaluations, so they must run in large batches), and
+the cost is set by the number of model evaluations, so they must run in batches, sized by a
+memory budget, :mod:`eoxai.xai.budget`, so that large tiles do not thrash and small ones fill a
+pass), and
 return :mod:`xarray` maps whose ``band`` coordinate names the bands. The seed's settings are
 the defaults: occlusion window ``(3, 15, 15)``, strides ``(3, 8, 8)``, baseline 0; IG 200 steps
 from a zero baseline.
@@ -25,6 +27,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from eoxai.errors import BandCountError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 from eoxai.xai.maps import band_map
 from eoxai.xai.targets import ScalarOutput
@@ -66,6 +69,25 @@ def occlusion_evaluations(shape: Sequence[int], window: Sequence[int], strides: 
     return prod(ceil((s - w) / st) + 1 for s, w, st in zip(shape, window, strides, strict=True)) + 1
 
 
+def occlusion_batch(model: nn.Module, inputs: torch.Tensor, window: Sequence[int], strides: Sequence[int],
+                    cap: int | None = None, memory_mb: float | None = None) -> int:
+    """captum's ``perturbations_per_eval`` for ``inputs`` ``(B, C, H, W)``: windows per pass such
+    that ``windows x B`` samples fit ``memory_mb``, at most ``cap`` (None: every window in one pass)."""
+    windows = occlusion_evaluations(inputs.shape[1:], window, strides) - 1
+    rows = budget_batch_size(model, inputs.shape[1:], memory_mb, dtype=inputs.dtype)
+    return max(1, min(rows // max(1, inputs.shape[0]), windows if cap is None else min(int(cap), windows)))
+
+
+def ig_batch(model: nn.Module, inputs: torch.Tensor, n_steps: int, cap: int | None = None,
+             memory_mb: float | None = None) -> int:
+    """Path points per IG pass for ``inputs`` ``(B, C, H, W)``: as many as fit ``memory_mb`` (the
+    forward and backward of one point, :func:`eoxai.xai.budget.sample_bytes`), at most ``cap``
+    (None: all ``n_steps x B`` in one pass)."""
+    rows = n_steps * inputs.shape[0]
+    return budget_batch_size(model, inputs.shape[1:], memory_mb, cap=rows if cap is None else min(int(cap), rows),
+                             dtype=inputs.dtype)
+
+
 def occlusion(
     model: nn.Module,
     inputs: torch.Tensor,
@@ -75,22 +97,26 @@ def occlusion(
     window: Sequence[int] = (3, 15, 15),
     strides: Sequence[int] = (3, 8, 8),
     baseline: float | torch.Tensor = 0.0,
-    perturbations_per_eval: int = 32,
+    perturbations_per_eval: int | None = 32,
     reduce: Reduce | None = None,
+    memory_mb: float | None = None,
 ) -> xr.DataArray:
     """captum Occlusion of class ``target``: ``(B, C, H, W)`` -> DataArray ``(sample, band, y, x)``.
 
     Each window ``(bands, rows, cols)`` is set to ``baseline`` (scalar or ``(C,)``) and the drop
     of the scalar output is spread over the window (averaged where windows overlap). A window
     ``(1, H, W)`` with the same strides occludes one whole band at a time.
+    A pass holds ``perturbations_per_eval`` windows x ``B`` samples, fewer if they do not fit
+    ``memory_mb`` (:func:`occlusion_batch`; None: the device's default budget).
     """
     from captum.attr import Occlusion
 
     forward, t = _prepare(model, inputs, target, reduce)
+    per_eval = occlusion_batch(model, inputs, window, strides, perturbations_per_eval, memory_mb)
     with torch.no_grad():
         attr = Occlusion(forward).attribute(
             inputs, sliding_window_shapes=tuple(window), strides=tuple(strides),
-            baselines=_baseline(baseline, inputs), target=t, perturbations_per_eval=perturbations_per_eval)
+            baselines=_baseline(baseline, inputs), target=t, perturbations_per_eval=per_eval)
     return band_map(attr, bands, modalities, name="occlusion",
                     attrs={"method": "occlusion", "window": list(window), "strides": list(strides),
                            "evaluations_per_sample": occlusion_evaluations(inputs.shape[1:], window, strides)})
@@ -107,21 +133,32 @@ def integrated_gradients(
     method: str = "gausslegendre",
     internal_batch_size: int | None = 64,
     reduce: Reduce | None = None,
+    memory_mb: float | None = None,
 ) -> xr.Dataset:
     """captum Integrated Gradients of class ``target`` with its convergence delta.
 
     ``(B, C, H, W)`` -> Dataset with ``attribution`` ``(sample, band, y, x)``, ``delta``
     ``(sample,)`` = sum of attributions - (f(x) - f(baseline)) (completeness error; captum's
     convergence delta), ``output`` f(x) and ``output_baseline`` f(baseline) ``(sample,)``.
-    ``internal_batch_size`` path points are evaluated per forward/backward pass.
+    ``internal_batch_size`` path points (at most; None: all) are evaluated per forward/backward
+    pass, fewer if they do not fit ``memory_mb`` (:func:`ig_batch`; None: the device's default
+    budget). When fewer points fit than there are samples, the samples go through in groups.
     """
     from captum.attr import IntegratedGradients
 
     forward, t = _prepare(model, inputs, target, reduce)
     base = _baseline(baseline, inputs)
-    attr, delta = IntegratedGradients(forward).attribute(
-        inputs, baselines=base, target=t, n_steps=n_steps, method=method,
-        internal_batch_size=internal_batch_size, return_convergence_delta=True)
+    rows = ig_batch(model, inputs, n_steps, internal_batch_size, memory_mb)
+    group = min(inputs.shape[0], rows)  # captum needs a pass to hold every sample of a call
+    ig = IntegratedGradients(forward)
+    parts = [
+        ig.attribute(inputs[i:i + group], baselines=base, n_steps=n_steps, method=method,
+                     target=t if isinstance(t, int) else t[i:i + group],
+                     internal_batch_size=rows, return_convergence_delta=True)
+        for i in range(0, inputs.shape[0], group)
+    ]
+    attr = torch.cat([a for a, _ in parts])
+    delta = torch.cat([d for _, d in parts])
     idx = torch.as_tensor(t if isinstance(t, list) else [t] * inputs.shape[0], device=inputs.device).view(-1, 1)
     with torch.no_grad():
         out = forward(inputs).gather(1, idx)[:, 0]

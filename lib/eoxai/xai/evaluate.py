@@ -38,6 +38,7 @@ from captum.attr import FeatureAblation, IntegratedGradients, LayerAttribution, 
 from scipy import stats
 from torch import nn
 
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets, resolve_layer
 from eoxai.xai.shap_seg import band_group_shap, box_blur, explain_partition
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
@@ -57,6 +58,12 @@ class MethodSettings:
     shap_max_evals: int = 300
     batch_size: int = 32
     kind: str = "probability"
+    memory_mb: float | None = None  # the profile's explainer_memory_mb (None: the device's default)
+
+    def rows(self, model: nn.Module, image: torch.Tensor) -> int:
+        """Images of ``image``'s shape ``(1, C, H, W)`` per model pass: ``batch_size`` at most, fewer
+        if they do not fit ``memory_mb`` (:func:`eoxai.xai.budget.batch_size`)."""
+        return budget_batch_size(model, image.shape[1:], self.memory_mb, cap=self.batch_size, dtype=image.dtype)
 
     def cell(self, size: int, grid: int) -> int:
         """Pixels per cell when a side of ``size`` pixels is cut into ``grid`` cells."""
@@ -110,6 +117,7 @@ def explain(
     check_mask(regions, (1, regions.shape[0], h, w), what="regions")
     check_targets(target, regions.shape[0])
     forward = ScalarOutput(model, region_mean(regions, settings.kind))
+    rows = settings.rows(model, image)
     group_mask = torch.zeros(1, c, 1, 1, dtype=torch.long, device=image.device)
     for gi, bands in enumerate(groups.values()):
         group_mask[0, list(bands)] = gi
@@ -121,22 +129,22 @@ def explain(
     if method == "ig":
         ig = IntegratedGradients(forward)
         attr = ig.attribute(image, baselines=0.0, target=target, n_steps=settings.ig_steps,
-                            internal_batch_size=settings.batch_size)[0].detach().double().cpu()
+                            internal_batch_size=rows)[0].detach().double().cpu()
         bands = attr.sum(dim=(1, 2)).numpy()
         return Attribution(attr.sum(0).numpy(), bands, {g: float(bands[list(b)].sum()) for g, b in groups.items()})
     if method == "occlusion":
         win = settings.cell(h, settings.occlusion_grid)
         occ = Occlusion(forward).attribute(image, sliding_window_shapes=(c, win, win), strides=(c, win, win),
-                                           baselines=0.0, target=target, perturbations_per_eval=settings.batch_size)
+                                           baselines=0.0, target=target, perturbations_per_eval=rows)
         if not features:
             return Attribution(occ[0].mean(0).detach().double().cpu().numpy())
         ablation = FeatureAblation(forward)
         per_band = ablation.attribute(image, baselines=0.0, target=target,
                                       feature_mask=torch.arange(c, device=image.device).view(1, c, 1, 1)
                                       .expand(1, c, h, w),
-                                      perturbations_per_eval=settings.batch_size)[0, :, 0, 0]
+                                      perturbations_per_eval=rows)[0, :, 0, 0]
         per_group = ablation.attribute(image, baselines=0.0, target=target, feature_mask=group_mask.expand(1, c, h, w),
-                                       perturbations_per_eval=settings.batch_size)[0, :, 0, 0]
+                                       perturbations_per_eval=rows)[0, :, 0, 0]
         mods = {g: float(per_group[list(b)[0]]) for g, b in groups.items()}
         return Attribution(occ[0].mean(0).detach().double().cpu().numpy(),
                            per_band.detach().double().cpu().numpy(), mods)
@@ -144,12 +152,13 @@ def explain(
         part = explain_partition(model, image, classes=[target], regions=regions[None],
                                  block=settings.cell(h, settings.shap_grid),
                                  blur=settings.shap_blur, max_evals=settings.shap_max_evals,
-                                 batch_size=settings.batch_size, seed=seed, progress=False, kind=settings.kind)
+                                 batch_size=settings.batch_size, seed=seed, progress=False, kind=settings.kind,
+                                 memory_mb=settings.memory_mb)
         spatial = part["shap"].isel(sample=0, **{"class": target}).values
         if not features:
             return Attribution(spatial)
         exact = band_group_shap(model, image, groups, regions=regions[None], kind=settings.kind,
-                                batch_size=settings.batch_size)
+                                batch_size=settings.batch_size, memory_mb=settings.memory_mb)
         mods = {g: float(exact["shap"].isel(sample=0, **{"class": target}).sel(group=g)) for g in groups}
         return Attribution(spatial, None, mods)
     if method == "random":
@@ -358,7 +367,7 @@ def evaluate_explanations(
             att = explain(m, model, x, target, regions, groups, settings, seed=seed + i)
             spatial[m] = att.spatial
             curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,
-                                        blur=settings.shap_blur, batch_size=settings.batch_size, seed=seed + i)
+                                        blur=settings.shap_blur, batch_size=settings.rows(model, x), seed=seed + i)
             out["curves"] += [{**key, "method": m, **r} for r in curve.to_dict("records")]
             out["faithfulness"].append({**key, "method": m,
                                         "deletion_auc": curve_auc(curve["fraction"], curve["deletion"]),

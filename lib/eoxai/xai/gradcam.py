@@ -13,14 +13,23 @@ on request). For segmentation the score must be chosen (see :mod:`eoxai.xai.targ
 - any callable ``score(logits (B, K, H, W), c) -> (B,)``.
 
 The seed ran captum's ``LayerGradCam`` once per class and per image: ``B * K`` forward and
-backward passes. :class:`AllClassGradCAM` runs one forward pass for the whole batch and one
-*batched* backward pass (``torch.autograd.grad(..., is_grads_batched=True)``, i.e. ``vmap`` over
-the ``K`` one-hot output cotangents), which gives the same maps (tested against captum in
-float64) at a fraction of the cost (``benchmarks/xai_speed.py``).
+backward passes, each recording the whole network for autograd. :class:`AllClassGradCAM` runs
+one forward pass for the whole batch in which nothing below the explained layer is recorded
+(the layer's output becomes a leaf of the graph, so no gradient can flow into the encoder or
+its parameters), computes the shared part of the targets once (one softmax, or one argmax mask,
+for all classes), then takes the ``K`` gradients with respect to the layer by the cheapest of
+three backward strategies (:data:`STRATEGIES`): ``K`` plain backward passes over the retained
+graph (``'loop'``), one ``vmap``-ed backward over the ``K`` one-hot cotangents
+(``'vmap'``, ``is_grads_batched``), or ``vmap`` over chunks of classes (``'chunked'``).
+``'auto'`` takes ``'loop'`` on the CPU (``benchmarks/seed_scale.py``: within 0.90-1.13 of
+``'vmap'`` at K = 2, 5, 9, both layers, MiT-b0 64 px and MiT-b5 256 px, never slower beyond the
+noise, and the same choice on every run) and elsewhere times the strategies once per model,
+layer and shape (``'probe'``) and keeps the fastest. The maps equal captum's class by class (tested in float64).
 """
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -30,11 +39,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eoxai.errors import EoxaiError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.targets import masked_logit, mean_softmax
 
 ScoreFn = Callable[[torch.Tensor, int], torch.Tensor]
 SCORES = ("softmax_sum", "softmax_mean", "masked_logit")
+Strategy = Literal["auto", "loop", "vmap", "chunked", "probe"]
+#: backward strategies for the ``n`` class gradients (see the module doc)
+STRATEGIES = ("auto", "loop", "vmap", "chunked", "probe")
+
+
+class StrategyError(EoxaiError, ValueError):
+    """An unknown backward strategy, or a chunk size below 1."""
 
 
 def score_function(score: str | ScoreFn, mask: torch.Tensor | None = None) -> ScoreFn:
@@ -62,6 +80,27 @@ def class_scores(logits: torch.Tensor, classes: Sequence[int], score: ScoreFn) -
     return torch.stack([score(logits, int(c)) for c in classes], dim=1)
 
 
+def all_class_scores(logits: torch.Tensor, classes: Sequence[int], score: str | ScoreFn,
+                     mask: torch.Tensor | None = None) -> torch.Tensor:
+    """:func:`class_scores` with the shared work done once: ``(B, K, H, W)`` -> ``(B, len(classes))``.
+
+    The named scores compute one softmax (or one argmax mask) for all classes instead of one per
+    class; the values equal :func:`score_function`'s class by class. A callable is called per class.
+    """
+    idx = torch.as_tensor(list(classes), dtype=torch.long, device=logits.device)
+    if score in ("softmax_sum", "softmax_mean"):
+        prob = logits.softmax(dim=1).index_select(1, idx)
+        return prob.sum(dim=(2, 3)) if score == "softmax_sum" else prob.mean(dim=(2, 3))
+    if score == "masked_logit":
+        chosen = logits.index_select(1, idx)  # (B, n, H, W)
+        if mask is None:  # the pixels predicted as each class: one argmax for all classes
+            weight = (logits.argmax(dim=1, keepdim=True) == idx.view(1, -1, 1, 1)).to(logits.dtype)
+        else:
+            weight = mask.to(logits.dtype).unsqueeze(1)
+        return (chosen * weight).sum(dim=(2, 3))
+    return class_scores(logits, classes, score_function(score, mask))
+
+
 def last_conv_layer(model: nn.Module) -> str:
     """Name of the last ``nn.Conv2d`` in ``model.named_modules()`` (the logits layer of smp models)."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
@@ -87,13 +126,49 @@ class GradCAMResult:
     classes: list[int]
 
 
-def batched_class_gradients(scores: torch.Tensor, activation: torch.Tensor, batched: bool = True) -> torch.Tensor:
-    """Gradient of each score column w.r.t. ``activation``: ``(B, n)``, ``(B, D, h, w)`` -> ``(n, B, D, h, w)``.
+def class_gradient_means(scores: torch.Tensor, activation: torch.Tensor, strategy: str = "loop",
+                         chunk: int | None = None) -> torch.Tensor:
+    """Spatial mean of the gradient of each score column w.r.t. ``activation``: ``(B, n)``,
+    ``(B, D, h, w)`` -> ``(n, B, D)`` (the Grad-CAM weights).
 
     Samples do not interact in an eval-mode model, so the gradient of ``scores[:, j].sum()`` holds
-    every sample's own gradient. The ``n`` columns are one ``vmap``-ed backward pass
-    (``is_grads_batched``); ``batched=False`` (or an operator ``vmap`` cannot batch) falls back to
-    ``n`` backward passes over the same graph.
+    every sample's own gradient. ``strategy`` ``'loop'``: ``n`` backward passes over the retained
+    graph; ``'vmap'``: one backward ``vmap``-ed over the ``n`` one-hot cotangents
+    (``is_grads_batched``); ``'chunked'``: ``vmap`` over ``chunk`` classes at a time. An operator
+    ``vmap`` cannot batch falls back to the loop, with a warning.
+    """
+    n = scores.shape[1]
+    if strategy not in ("loop", "vmap", "chunked"):
+        raise StrategyError(f"unknown backward strategy {strategy!r}; use 'loop', 'vmap' or 'chunked'")
+    step = n if strategy == "vmap" else max(1, int(chunk or 1)) if strategy == "chunked" else 1
+    if strategy == "chunked" and chunk is not None and chunk < 1:
+        raise StrategyError(f"chunk must be >= 1, got {chunk}")
+    eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
+    out = []
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        last = stop == n
+        if stop - start == 1:
+            (g,) = torch.autograd.grad(scores, activation, eye[start].expand_as(scores), retain_graph=not last)
+            out.append(g.mean(dim=(2, 3)).unsqueeze(0))
+            continue
+        cot = eye[start:stop, None, :].expand(stop - start, scores.shape[0], n)
+        try:
+            (g,) = torch.autograd.grad(scores, activation, cot, retain_graph=not last, is_grads_batched=True)
+        except RuntimeError as exc:  # an op without a batching rule: fall back, say so
+            warnings.warn(f"batched gradients failed ({exc}); falling back to one backward pass per class",
+                          RuntimeWarning, stacklevel=2)
+            return torch.cat(out + [class_gradient_means(scores[:, start:], activation, "loop")]) if start else \
+                class_gradient_means(scores, activation, "loop")
+        out.append(g.mean(dim=(3, 4)))
+    return torch.cat(out)
+
+
+def batched_class_gradients(scores: torch.Tensor, activation: torch.Tensor, batched: bool = True) -> torch.Tensor:
+    """Full gradient of each score column w.r.t. ``activation``: ``(B, n)``, ``(B, D, h, w)`` -> ``(n, B, D, h, w)``.
+
+    One ``vmap``-ed backward (``batched``) or ``n`` plain ones; kept for callers that need the
+    gradient fields themselves (Grad-CAM needs only their means: :func:`class_gradient_means`).
     """
     n = scores.shape[1]
     eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
@@ -102,12 +177,86 @@ def batched_class_gradients(scores: torch.Tensor, activation: torch.Tensor, batc
         try:
             (grads,) = torch.autograd.grad(scores, activation, cotangents, retain_graph=True, is_grads_batched=True)
             return grads
-        except RuntimeError as exc:  # an op without a batching rule: fall back, say so
+        except RuntimeError as exc:
             warnings.warn(f"batched gradients failed ({exc}); falling back to one backward pass per class",
                           RuntimeWarning, stacklevel=2)
     return torch.stack([
-        torch.autograd.grad(scores, activation, cotangents[j], retain_graph=j < n - 1)[0] for j in range(n)
+        torch.autograd.grad(scores, activation, cotangents[j], retain_graph=True)[0] for j in range(n)
     ])
+
+
+def _forward_from_layer(model: nn.Module, module: nn.Module, layer: str | nn.Module,
+                        inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits and the layer's output, with autograd recording only what lies above the layer.
+
+    The forward pass starts without gradients; the layer's forward hook switches them on and
+    hands the rest of the network a leaf copy of its output, so nothing below the layer (encoder
+    activations, parameters) enters the graph. Call it under ``torch.enable_grad()``: leaving the
+    ``no_grad`` block restores that mode for the targets computed from the logits.
+    """
+    captured: list[torch.Tensor] = []
+
+    def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(f"layer {layer!r} returns {type(out).__name__}; Grad-CAM needs a single tensor output")
+        torch.set_grad_enabled(True)  # from here on, record (restored when the outer no_grad exits)
+        leaf = out.detach().requires_grad_(True)
+        captured.append(leaf)
+        return leaf.clone()  # a non-leaf, so in-place ops further up (inplace ReLU) stay legal
+
+    handle = module.register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            logits = model(inputs)
+        if not captured:
+            raise KeyError(f"layer {layer!r} was not called in the forward pass; choose a layer on the output path")
+        return logits, captured[-1]
+    finally:
+        handle.remove()
+
+
+_PROBED: dict[tuple, str] = {}
+
+
+def _probe(key: tuple, scores: torch.Tensor, activation: torch.Tensor, chunk: int | None) -> str:
+    """Time each strategy once on this graph (the last run frees it) and remember the fastest for ``key``."""
+    if key in _PROBED:
+        return _PROBED[key]
+    sync = torch.cuda.synchronize if activation.is_cuda else (lambda: None)
+    n = scores.shape[1]
+    candidates = ["loop", "vmap"] + (["chunked"] if 1 < (chunk or max(1, n // 2)) < n else [])
+    times = {}
+    for name in candidates:
+        sync()
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            eye = torch.eye(n, dtype=scores.dtype, device=scores.device)
+            cot = eye[:, None, :].expand(n, scores.shape[0], n)
+            try:
+                if name == "loop":
+                    for j in range(n):
+                        torch.autograd.grad(scores, activation, cot[j], retain_graph=True)
+                else:
+                    step = n if name == "vmap" else (chunk or max(1, n // 2))
+                    for s in range(0, n, step):
+                        torch.autograd.grad(scores, activation, cot[s:s + step], retain_graph=True,
+                                            is_grads_batched=True)
+            except RuntimeError:
+                continue
+        sync()
+        times[name] = time.perf_counter() - t0
+    _PROBED[key] = min(times, key=times.get)
+    return _PROBED[key]
+
+
+def resolve_strategy(strategy: str, device: torch.device) -> str:
+    """``'auto'`` -> ``'loop'`` on the CPU, ``'probe'`` elsewhere; other names are checked and kept."""
+    if strategy not in STRATEGIES:
+        raise StrategyError(f"unknown backward strategy {strategy!r}; use one of {list(STRATEGIES)}")
+    if strategy == "auto":
+        return "loop" if device.type == "cpu" else "probe"
+    return strategy
 
 
 def gradcam_all_classes(
@@ -119,42 +268,36 @@ def gradcam_all_classes(
     mask: torch.Tensor | None = None,
     relu_attributions: bool = False,
     upsample: Literal["nearest", "bilinear"] | None = "nearest",
-    batched: bool = True,
+    strategy: Strategy = "auto",
+    chunk: int | None = None,
 ) -> GradCAMResult:
     """Grad-CAM of every class in ``classes`` (default all) for ``inputs`` ``(B, C, H, W)``, one forward pass.
 
     ``layer`` is a module of ``model`` or its dotted name (e.g. ``'segmentation_head.0'``, the
-    seed's logits layer, or a decoder block). ``upsample`` resizes the maps to ``(H, W)`` like
-    captum's ``LayerAttribution.interpolate`` (default ``'nearest'``, as the seed); None keeps the
-    layer's resolution. ``relu_attributions`` as in captum (default False: signed maps).
+    seed's logits layer, or a decoder block); it must be called once per forward pass.
+    ``upsample`` resizes the maps to ``(H, W)`` like captum's ``LayerAttribution.interpolate``
+    (default ``'nearest'``, as the seed); None keeps the layer's resolution.
+    ``relu_attributions`` as in captum (default False: signed maps). ``strategy`` and ``chunk``
+    choose how the ``n`` class gradients are taken (module doc; the maps do not depend on it).
     Raises clear errors for a training-mode model, a wrong band count, an unknown layer or a class
     outside the model's classes.
     """
     check_eval_mode(model)
     check_inputs(model, inputs)
     module = resolve_layer(model, layer)
-    fn = score_function(score, mask)
-    captured: list[torch.Tensor] = []
-
-    def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-        if not isinstance(out, torch.Tensor):
-            raise TypeError(f"layer {layer!r} returns {type(out).__name__}; Grad-CAM needs a single tensor output")
-        captured.append(out)
-
-    handle = module.register_forward_hook(hook)
-    try:
-        with torch.enable_grad():
-            logits = model(inputs)
-            if not captured:
-                raise KeyError(f"layer {layer!r} was not called in the forward pass; choose a layer on the output path")
-            activation = captured[-1]
-            wanted = check_targets(range(logits.shape[1]) if classes is None else classes, logits.shape[1])
-            scores = class_scores(logits, wanted, fn)
-            grads = batched_class_gradients(scores, activation, batched)  # (n, B, D, h, w)
-    finally:
-        handle.remove()
-    weights = grads.mean(dim=(3, 4), keepdim=True)  # (n, B, D, 1, 1)
-    cams = (weights * activation.detach().unsqueeze(0)).sum(dim=2).transpose(0, 1)  # (B, n, h, w)
+    if not callable(score) and score not in SCORES:
+        score_function(score)  # raises the error naming the valid scores
+    how = resolve_strategy(strategy, inputs.device)
+    with torch.enable_grad():
+        logits, activation = _forward_from_layer(model, module, layer, inputs)
+        wanted = check_targets(range(logits.shape[1]) if classes is None else classes, logits.shape[1])
+        scores = all_class_scores(logits, wanted, score, mask)
+        if how == "probe":
+            key = (id(model), id(module), inputs.device.type, tuple(inputs.shape), inputs.dtype, len(wanted), chunk)
+            how = _probe(key, scores, activation, chunk)
+        weights = class_gradient_means(scores, activation, how, chunk or max(1, len(wanted) // 2))  # (n, B, D)
+    act = activation.detach()
+    cams = torch.einsum("nbd,bdhw->bnhw", weights, act)
     if relu_attributions:
         cams = F.relu(cams)
     if upsample is not None and cams.shape[-2:] != inputs.shape[-2:]:
@@ -173,8 +316,13 @@ class AllClassGradCAM:
         (the seed's choice: the logits layer).
     score: the scalar target per class (``'softmax_sum'``, the seed's; ``'softmax_mean'``;
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
-    batched: one ``vmap``-ed backward pass for all classes (True) or one per class.
-    batch_size: images per forward pass (None: the whole batch at once).
+    strategy: how the class gradients are taken: ``'auto'`` (default), ``'loop'``, ``'vmap'``,
+        ``'chunked'`` (``chunk`` classes per ``vmap``) or ``'probe'`` (time them once, keep the fastest).
+    batch_size: images per forward pass at most (None: the whole batch at once).
+    memory_mb: if given (the profile's ``explainer_memory_mb``), fewer images per pass when
+        ``batch_size`` of them do not fit it (:func:`eoxai.xai.budget.batch_size`). None keeps
+        ``batch_size``: Grad-CAM records only the layers above the explained one, so the budget's
+        per-sample figure (the whole network recorded) would make its batches needlessly small.
 
     ``attribute(inputs, target=None)`` returns ``(B, n, H, W)`` maps for the ``n`` classes in
     ``target`` (an int, a list of ints, or None for all ``K``), in that order. Use
@@ -182,23 +330,32 @@ class AllClassGradCAM:
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None,
-                 score: str | ScoreFn = "softmax_sum", batched: bool = True, batch_size: int | None = None) -> None:
+                 score: str | ScoreFn = "softmax_sum", strategy: Strategy = "auto",
+                 batch_size: int | None = None, chunk: int | None = None, memory_mb: float | None = None) -> None:
         self.model = model
         self.layer = last_conv_layer(model) if layer is None else layer
         resolve_layer(model, self.layer)  # fail early on a bad name
+        resolve_strategy(strategy, torch.device("cpu"))  # and on a bad strategy
         self.score = score
-        self.batched = batched
+        self.strategy = strategy
         self.batch_size = batch_size
+        self.chunk = chunk
+        self.memory_mb = memory_mb
 
     def attribute_all(self, inputs: torch.Tensor, target: int | Iterable[int] | None = None,
                       mask: torch.Tensor | None = None, relu_attributions: bool = False,
                       upsample: Literal["nearest", "bilinear"] | None = "nearest") -> GradCAMResult:
         """CAMs, scores and logits (see :func:`gradcam_all_classes`), ``batch_size`` images per pass."""
         classes = [target] if isinstance(target, int) else (None if target is None else list(target))
+        check_eval_mode(self.model)
+        check_inputs(self.model, inputs)  # before the budget's probe runs the model
         step = self.batch_size or max(len(inputs), 1)
+        if self.memory_mb is not None:  # a profile's budget limits the batch further
+            step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=step, dtype=inputs.dtype)
         parts = [
             gradcam_all_classes(self.model, self.layer, inputs[i:i + step], classes, self.score,
-                                None if mask is None else mask[i:i + step], relu_attributions, upsample, self.batched)
+                                None if mask is None else mask[i:i + step], relu_attributions, upsample,
+                                self.strategy, self.chunk)
             for i in range(0, max(len(inputs), 1), step)
         ]
         if len(parts) == 1:

@@ -29,6 +29,7 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from eoxai.models import bottleneck
 from eoxai.tiles import IGNORE_INDEX
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_modalities
 
 REPLACEMENTS = ("zeros", "mean", "uniform", "normal")
@@ -128,12 +129,15 @@ def modality_occlusion(
     origins: Sequence[tuple[int, int]] | None = None,
     batch_size: int = 16,
     seed: int = 0,
+    memory_mb: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Occlude each modality with each replacement; measure IoU and bottleneck-embedding change.
 
     ``images`` ``(N, C, H, W)`` and ``masks`` ``(N, H, W)`` (class index, -1 ignored) are the
     test tiles; ``groups`` maps modality -> band indices. Noise replacements are drawn from a
-    generator seeded with ``seed`` (the same noise for every model).
+    generator seeded with ``seed`` (the same noise for every model). ``batch_size`` tiles at most
+    go through the model per pass, fewer if they do not fit ``memory_mb`` (the profile's
+    ``explainer_memory_mb``; None: the device's default, :mod:`eoxai.xai.budget`).
 
     Returns two tables:
 
@@ -155,6 +159,7 @@ def modality_occlusion(
         raise ValueError(f"unknown replacement(s) {bad}; expected some of {list(REPLACEMENTS)}")
     k = len(class_names)
     origins = list(origins) if origins is not None else [(i, 0) for i in range(len(images))]
+    batch_size = budget_batch_size(model, images.shape[1:], memory_mb, cap=batch_size, dtype=images.dtype)
     clean_pred, clean_emb = _predict(model, images, batch_size, embed=True)
     clean_iou_split = iou_from_confusion(confusion(clean_pred, masks, k))
     clean_iou_tile = np.stack([iou_from_confusion(confusion(clean_pred[i], masks[i], k)) for i in range(len(images))])

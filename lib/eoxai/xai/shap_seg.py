@@ -16,7 +16,10 @@ model predicts as ``c`` on the unperturbed input (:func:`eoxai.xai.targets.regio
   The same coalition table gives leave-one-out and keep-one occlusion for free.
 
 shap wants NHWC numpy; :class:`SegmentationScorer` wraps any NCHW torch model for it and runs
-the masked images through the model in batches of ``batch_size``.
+the masked images through the model in batches of ``batch_size``, or as many as fit the memory
+budget ``memory_mb`` if fewer (:mod:`eoxai.xai.budget`). shap's own ``batch_size`` (how many
+coalitions the partition explainer expands per step) is left as given, so the values do not
+depend on the budget.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from torch import nn
 from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
 from eoxai.errors import EoxaiError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
 from eoxai.xai.targets import predicted_regions, region_mean
 
@@ -220,6 +224,7 @@ def explain_partition(
     progress: bool = True,
     kind: str = "logit",
     scorer: SegmentationScorer | None = None,
+    memory_mb: float | None = None,
 ) -> xr.Dataset:
     """Partition SHAP (Owen values) maps of the region score of each explained class.
 
@@ -237,7 +242,9 @@ def explain_partition(
     Features are ``block`` x ``block`` squares; ``max_evals`` must be at least
     :func:`min_evals` of their number (else :class:`MaxEvalsError`). ``seed`` fixes shap's
     tie-breaking, so a rerun gives the same values. ``scorer`` (optional) is the
-    :class:`SegmentationScorer` to use, e.g. to read its evaluation counts.
+    :class:`SegmentationScorer` to use, e.g. to read its evaluation counts. ``batch_size`` is
+    shap's (coalitions expanded per step) and the most images per model pass; a pass holds fewer
+    if they do not fit ``memory_mb`` (None: the device's default budget).
     """
     check_eval_mode(model)
     check_inputs(model, images)
@@ -249,9 +256,10 @@ def explain_partition(
             f"({masker.grid[0]}x{masker.grid[1]} blocks of {block} px): need at least "
             f"{min_evals(masker.n_features)}; raise max_evals or the block size"
         )
-    scorer = scorer or SegmentationScorer(model, batch_size=batch_size, device=_device(model), kind=kind)
-    with torch.inference_mode():
-        logits = model(images[:1].to(scorer.device))
+    scorer = scorer or SegmentationScorer(
+        model, batch_size=budget_batch_size(model, (c, h, w), memory_mb, cap=batch_size, dtype=images.dtype),
+        device=_device(model), kind=kind)
+    logits = _all_logits(scorer, images)  # one pass gives K, the regions and f(image) of every sample
     k = logits.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
@@ -259,7 +267,7 @@ def explain_partition(
     if classes is not None:
         classes = check_targets(list(classes), k)
     if regions is None:
-        regions = torch.cat([_predict_regions(scorer, images[i:i + 1]) for i in range(b)])
+        regions = predicted_regions(logits)
     check_mask(regions, (b, k, h, w), what="regions")
     explainer = shap.PartitionExplainer(scorer, masker)
     values = np.full((b, k, h, w), np.nan)
@@ -267,8 +275,7 @@ def explain_partition(
     score = np.full((b, k), np.nan)
     evals = np.zeros(b, dtype=np.int64)
     nhwc = images.permute(0, 2, 3, 1).cpu().numpy()
-    scorer.regions = regions.bool()
-    f_x = scorer.scores(images).numpy()  # f(image) of every sample in one batch, checked against shap's sum
+    f_x = region_mean(regions.bool(), scorer.kind)(logits).numpy()  # f(image), checked against shap's sum
     for i in tqdm(range(b), desc="partition SHAP", disable=not progress):
         scorer.regions = regions[i].bool()
         targets = classes if classes is not None else top_classes(regions[i], top_k)
@@ -303,6 +310,13 @@ def explain_partition(
 def _device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")
+
+
+def _all_logits(scorer: SegmentationScorer, images: torch.Tensor) -> torch.Tensor:
+    """Logits ``(B, K, H, W)`` (on the CPU) of ``images`` in the scorer's batches, no gradients."""
+    with torch.inference_mode():
+        return torch.cat([scorer.model(images[i:i + scorer.batch_size].to(scorer.device)).cpu()
+                          for i in range(0, len(images), scorer.batch_size)])
 
 
 def _predict_regions(scorer: SegmentationScorer, image: torch.Tensor) -> torch.Tensor:
@@ -349,6 +363,7 @@ def band_group_shap(
     batch_size: int = 64,
     max_evals: int | None = None,
     max_players: int = 12,
+    memory_mb: float | None = None,
 ) -> xr.Dataset:
     """Exact Shapley values of band groups (modalities) for every class's region score.
 
@@ -356,7 +371,8 @@ def band_group_shap(
     player absent from a coalition has its bands set to ``baseline`` (a scalar, ``(C,)`` per band or
     ``(C, H, W)``; 0 is the training mean of z-scored inputs). ``regions`` ``(B, K, H, W)`` as in
     :func:`explain_partition` (default: the model's prediction). Costs ``2^n`` evaluations per
-    image; ``max_evals`` (if given) must allow them.
+    image; ``max_evals`` (if given) must allow them. ``batch_size`` coalitions (at most; fewer if
+    they do not fit ``memory_mb``, None: the device's default budget) go through the model per pass.
 
     Returns a Dataset with ``shap`` ``(sample, class, group)``, ``leave_one_out`` (v(N) - v(N - i))
     and ``keep_one`` (v({i}) - v({})) ``(sample, class, group)``, ``score`` (v(N)) and
@@ -380,7 +396,9 @@ def band_group_shap(
         bad = [i for i in idx if not 0 <= int(i) < c]
         if bad or not len(idx):
             raise ValueError(f"band group {g!r} has band indices {list(idx)} outside 0..{c - 1} or none")
-    scorer = SegmentationScorer(model, batch_size=batch_size, device=_device(model), kind=kind)
+    scorer = SegmentationScorer(
+        model, batch_size=budget_batch_size(model, (c, h, w), memory_mb, cap=batch_size, dtype=images.dtype),
+        device=_device(model), kind=kind)
     members = coalitions(n)
     band_on = np.zeros((2**n, c), dtype=bool)
     for i, g in enumerate(names):

@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 from torch import nn
 
 from eoxai.errors import BandCountError
+from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.gradcam import AllClassGradCAM, ScoreFn, last_conv_layer
 from eoxai.xai.maps import modality_of_bands
@@ -105,17 +106,20 @@ class SpectralGradCAM:
 
     model: eval-mode ``nn.Module``, ``(B, C, H, W)`` -> logits ``(B, K, H, W)``; layer: as
     :class:`~eoxai.xai.gradcam.AllClassGradCAM` (default the last Conv2d); score: the per-class
-    target (default the seed's sum of softmax); batch_size: perturbed images per pass.
+    target (default the seed's sum of softmax); batch_size: perturbed images per pass at most,
+    fewer if they do not fit ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the
+    device's default budget, :mod:`eoxai.xai.budget`).
     """
 
     def __init__(self, model: nn.Module, layer: str | nn.Module | None = None,
-                 score: str | ScoreFn = "softmax_sum", batch_size: int = 64,
-                 class_names: Sequence[str] | None = None) -> None:
+                 score: str | ScoreFn = "softmax_sum", batch_size: int | None = 64,
+                 class_names: Sequence[str] | None = None, memory_mb: float | None = None) -> None:
         self.model = model
         self.layer = last_conv_layer(model) if layer is None else layer
         resolve_layer(model, self.layer)
         self.score = score
-        self.batch_size = int(batch_size)
+        self.batch_size = None if batch_size is None else int(batch_size)
+        self.memory_mb = memory_mb
         self.class_names = list(class_names) if class_names is not None else getattr(model, "class_names", None)
 
     def attribute(self, inputs: torch.Tensor, groups: Mapping[str, Sequence[int]], mode: Mode = "keep",
@@ -154,8 +158,9 @@ class SpectralGradCAM:
         classes = check_targets(range(n_classes) if target is None else target, n_classes)
         perturbed = torch.cat([perturb(inputs, groups[g], mode, base.view(-1)) for g in names]
                               + [inputs, base.expand_as(inputs)])
-        r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=self.batch_size).attribute_all(
-            perturbed, classes)
+        step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=self.batch_size or len(perturbed),
+                                 dtype=inputs.dtype)
+        r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=step).attribute_all(perturbed, classes)
         cams, scores = r.cams, r.scores
         g = len(names)
         cams = cams.view(g + 2, b_count, len(classes), *cams.shape[-2:]).cpu().numpy()
