@@ -5,6 +5,8 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3 (ipykernel)
 #     language: python
@@ -24,9 +26,10 @@
 # Here, on the reference model of each fused stack (MAnet-MiT on all modalities, first training
 # seed; notebook 02), and on the held-out split only:
 #
-# 1. **all-class Grad-CAM in one pass** (`eoxai.xai.gradcam.AllClassGradCAM`): one forward pass
-#    and one batched backward pass for all *K* classes, equal to captum's `LayerGradCam` run class
-#    by class (tested in float64; speed in `benchmarks/xai_speed.py`);
+# 1. **all-class Grad-CAM in one forward pass** (`eoxai.xai.gradcam.AllClassGradCAM`): one forward
+#    pass, recorded only from the explained layer up, and the *K* class gradients from that one graph,
+#    equal to captum's `LayerGradCam` run class by class (tested in float64; speed against the seed's
+#    per-class loop in `benchmarks/seed_scale.py`);
 # 2. the seed's **sign-count** matrix, faithfully, and a **magnitude** matrix: the share of the
 #    positive CAM *mass* of *c* that falls in each predicted region *k*;
 # 3. both at the seed's logits layer and at a decoder layer.
