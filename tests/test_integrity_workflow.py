@@ -100,7 +100,8 @@ def test_first_rule_runs_into_a_hostile_results_dir_literally(tmp_path):
     _no_pwned(ROOT, tmp_path / "..")  # nothing ran: no file made by the injected commands
     assert (results / "interim" / "sen1floods11.nc").is_file()
     record = json.loads((results / "provenance" / "01_data_fusion.json").read_text())
-    assert record["parameters"]["results_dir"] == str(results)
+    recorded = record["parameters"]["results_dir"]  # relative to the project root (issue 12), never re-parsed
+    assert not Path(recorded).is_absolute() and (ROOT / recorded).resolve() == results.resolve()
     assert sorted(p.name for p in tmp_path.iterdir()) == [HOSTILE]  # outputs only in that literal folder
     assert not (results / ".eoxai.lock").exists()  # the run's lock is released
 
