@@ -8,7 +8,6 @@ seeds' "dual-month optical" input (``s2_t1``, ``s2_t2``) plus the DEM (``dem``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,9 +15,8 @@ import numpy as np
 import rioxarray  # noqa: F401
 import xarray as xr
 from matplotlib.figure import Figure
-from rasterio.transform import from_bounds
 
-from eoxai.data.raster import require_file, verify_against_root
+from eoxai.data.raster import geojson_grid, require_file, verify_against_root
 from eoxai.data.validate import (
     S2_L1C_BANDS,
     S2_WAVELENGTH_NM,
@@ -82,15 +80,7 @@ class EOLearnPatch:
 
     def grid(self, height: int, width: int) -> tuple[object, np.ndarray, np.ndarray, str]:
         """Transform, pixel-centre ``y``/``x`` coordinates and CRS from ``bbox.geojson``."""
-        gj = json.loads(self.paths()["bbox"].read_text())
-        crs = gj["crs"]["properties"]["name"].split("EPSG::")[-1]
-        coords = np.asarray(gj["coordinates"][0], dtype=np.float64)
-        minx, miny = coords.min(axis=0)
-        maxx, maxy = coords.max(axis=0)
-        transform = from_bounds(minx, miny, maxx, maxy, width, height)
-        x = minx + (np.arange(width) + 0.5) * transform.a
-        y = maxy + (np.arange(height) + 0.5) * transform.e
-        return transform, y, x, f"EPSG:{crs}"
+        return geojson_grid(self.paths()["bbox"], height, width)
 
     def load(self) -> dict[str, xr.DataArray]:
         """Read, verify and check the patch. See the class docstring for the returned shapes."""

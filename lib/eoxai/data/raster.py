@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rioxarray  # noqa: F401  (registers the .rio accessor)
@@ -158,3 +160,26 @@ def read_label(path: Path, declared: dict[int, str], nodata: int | None, what: s
         attrs={"class_names": list(declared.values()), "nodata": -1, "source": path.name, "path": str(path)},
     )
     return out.rio.write_crs(da.rio.crs).rio.write_transform(da.rio.transform())
+
+
+def geojson_grid(path: Path, height: int, width: int) -> tuple[Any, np.ndarray, np.ndarray, str]:
+    """A ``height x width`` grid spanning the polygon of a GeoJSON file (eo-learn's ``bbox.geojson``):
+    its affine transform, pixel-centre ``y`` ``(H,)`` and ``x`` ``(W,)`` coordinates and CRS
+    (``'EPSG:<code>'``, from the file's ``crs`` member); :class:`MissingCRSError` naming the file
+    when that member is absent."""
+    from rasterio.transform import from_bounds
+
+    from eoxai.errors import MissingCRSError
+
+    gj = json.loads(Path(path).read_text())
+    try:
+        crs = gj["crs"]["properties"]["name"].split("EPSG::")[-1]
+    except (KeyError, TypeError) as exc:
+        raise MissingCRSError(f"{path}: the grid has no CRS (a `crs` member with an EPSG name)") from exc
+    coords = np.asarray(gj["coordinates"][0], dtype=np.float64)
+    minx, miny = coords.min(axis=0)
+    maxx, maxy = coords.max(axis=0)
+    transform = from_bounds(minx, miny, maxx, maxy, width, height)
+    x = minx + (np.arange(width) + 0.5) * transform.a
+    y = maxy + (np.arange(height) + 0.5) * transform.e
+    return transform, y, x, f"EPSG:{crs}"

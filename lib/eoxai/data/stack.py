@@ -12,7 +12,6 @@ that is a dict (``{modality: (band, y, x), "label": (y, x)}``) and ``plot()`` re
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,7 +21,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from eoxai.data.declaration import ModalityDeclaration, StackDeclaration
-from eoxai.data.raster import read_bands, read_label, verify_against_root
+from eoxai.data.raster import geojson_grid, read_bands, read_label, verify_against_root
 from eoxai.data.validate import check_band_count, check_classes, check_informative, encode_labels
 from eoxai.errors import DatasetNotFoundError, EmptyTileError, GridMismatchError, RasterReadError
 
@@ -188,23 +187,7 @@ class EOPatchNpyStack(StackReader):
 
     def grid(self, height: int, width: int) -> tuple[Any, np.ndarray, np.ndarray, str]:
         """Transform, pixel-centre ``y``/``x`` coordinates and CRS from the GeoJSON grid file."""
-        from rasterio.transform import from_bounds
-
-        path = self.paths()["grid"]
-        gj = json.loads(path.read_text())
-        try:
-            crs = gj["crs"]["properties"]["name"].split("EPSG::")[-1]
-        except (KeyError, TypeError) as exc:
-            from eoxai.errors import MissingCRSError
-
-            raise MissingCRSError(f"{path}: the grid has no CRS (a `crs` member with an EPSG name)") from exc
-        coords = np.asarray(gj["coordinates"][0], dtype=np.float64)
-        minx, miny = coords.min(axis=0)
-        maxx, maxy = coords.max(axis=0)
-        transform = from_bounds(minx, miny, maxx, maxy, width, height)
-        x = minx + (np.arange(width) + 0.5) * transform.a
-        y = maxy + (np.arange(height) + 0.5) * transform.e
-        return transform, y, x, f"EPSG:{crs}"
+        return geojson_grid(self.paths()["grid"], height, width)
 
     def read(self) -> dict[str, xr.DataArray]:
         d, paths = self.decl, self.paths()
