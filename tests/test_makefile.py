@@ -9,9 +9,17 @@ import subprocess
 from tests.conftest import ROOT
 
 
+def _run_make(*args: str, check: bool = False) -> subprocess.CompletedProcess:
+    """``make ARGS`` in the project root as a top-level make: under ``make test`` the inherited
+    MAKELEVEL/MAKEFLAGS would make it print "Entering directory" lines."""
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
+    return subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, check=check)
+
+
 def _make(*args: str) -> str:
     """What ``make -n`` would run (nothing is run), with a venv path that does not exist."""
-    out = subprocess.run(["make", "-n", "VENV=/nonexistent/venv", *args], cwd=ROOT, capture_output=True, text=True)
+    out = _run_make("-n", "VENV=/nonexistent/venv", *args)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -27,7 +35,7 @@ def test_setup_installs_the_lock_then_the_project_without_resolving_again():
 def test_help_lists_every_target():
     text = (ROOT / "Makefile").read_text()
     phony = re.search(r"^\.PHONY: (.+)$", text, re.M).group(1).split()
-    out = subprocess.run(["make", "help"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = _run_make("help", check=True).stdout
     listed = [line.split("\t")[0] for line in out.splitlines()]
     assert sorted(listed) == sorted(phony)
 
