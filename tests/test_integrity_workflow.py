@@ -97,7 +97,7 @@ def test_first_rule_runs_into_a_hostile_results_dir_literally(tmp_path):
     results = tmp_path / HOSTILE
     run = snakemake("fusion", "--cores", "1", "--config", "profile=smoke", f"results_dir={results}")
     assert run.returncode == 0, run.stderr[-4000:]
-    _no_pwned(ROOT, tmp_path / "..")  # nothing ran: no file made by the injected commands
+    _no_pwned(ROOT, tmp_path)  # nothing ran: no file made by the injected commands (their cwd is the project root)
     assert (results / "interim" / "sen1floods11.nc").is_file()
     record = json.loads((results / "provenance" / "01_data_fusion.json").read_text())
     recorded = record["parameters"]["results_dir"]  # relative to the project root (issue 12), never re-parsed
