@@ -422,6 +422,36 @@ def test_a_displayed_tables_plain_text_twin_is_compared_too(tmp_path):
     assert why is not None and "displayed table's text/plain differs" in why
 
 
+def test_a_multiindex_table_blanks_its_timing_column_in_every_row(tmp_path):
+    """pandas writes a MultiIndex level once per group (``rowspan``): the rows below it hold fewer
+    cells, and their timing cell must still be recognised (notebook 03's epoch-time table)."""
+    def table(seconds: list[float], miou: float = 0.75) -> dict:
+        idx = pd.MultiIndex.from_tuples([("eolearn", "manet", "all"), ("eolearn", "manet", "optical"),
+                                         ("s1f", "unet", "all")], names=["stack", "arch", "inputs"])
+        df = pd.DataFrame({"miou": [miou] * 3, "epoch_s": seconds}, index=idx)
+        return {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                "data": {"text/html": df.to_html(), "text/plain": df.to_string()}}
+
+    committed = _nb_with(tmp_path, "a.ipynb", [table([1.00, 1.05, 5.59])])
+    assert audit.compare_notebooks(committed, _nb_with(tmp_path, "b.ipynb", [table([1.01, 1.06, 5.71])])) is None
+    why = audit.compare_notebooks(committed, _nb_with(tmp_path, "c.ipynb", [table([1.01, 1.06, 5.71], 0.76)]))
+    assert why is not None and "displayed table differs" in why and "0.76" in why
+
+
+def test_a_real_cell_equal_to_a_timing_value_is_treated_alike_on_both_sides(tmp_path):
+    """The plain-text twin has no columns: a real value that equals a timing value of one side only
+    (notebook 06: ig_delta 0.0186 vs a committed seconds cell 0.0186) must not make the sides differ."""
+    def table(delta: float, seconds: float) -> dict:
+        df = pd.DataFrame({"run": ["a", "b"], "delta": [0.5, delta], "seconds_ig": [seconds, 0.3]})
+        return {"output_type": "execute_result", "execution_count": 1, "metadata": {},
+                "data": {"text/html": df.to_html(), "text/plain": df.to_string()}}
+
+    committed = _nb_with(tmp_path, "a.ipynb", [table(0.0186, 0.0186)])
+    assert audit.compare_notebooks(committed, _nb_with(tmp_path, "b.ipynb", [table(0.0186, 0.0201)])) is None
+    why = audit.compare_notebooks(committed, _nb_with(tmp_path, "c.ipynb", [table(0.0187, 0.0201)]))
+    assert why is not None and "displayed table differs" in why
+
+
 def test_progress_bars_cut_by_their_width_are_run_measuring():
     from eoxai.audit.compare import normalise_text
 

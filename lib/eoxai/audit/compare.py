@@ -103,34 +103,66 @@ def normalise_text(text: str, results_dir: str | None = None) -> str:
 
 
 class _Tables(HTMLParser):
-    """Cells of the ``<table>`` elements of an HTML output: per table its header rows and body rows
-    (a cell spanning ``colspan`` columns is repeated), as pandas' ``to_html`` writes them."""
+    """Cells of the ``<table>`` elements of an HTML output: per table its header rows and body rows,
+    as pandas' ``to_html`` writes them. A cell spanning ``colspan`` columns is repeated across them,
+    and one spanning ``rowspan`` rows (a MultiIndex level) is repeated down them, so every row holds
+    one cell per column and a column index means the same column in every row."""
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: list[dict[str, list[list[str]]]] = []
-        self._part, self._row, self._cell, self._span = "body", None, None, 1
+        self._part = "body"
+        self._row: list[tuple[str, int, int]] | None = None  # (text, colspan, rowspan) as parsed
+        self._cell: str | None = None
+        self._spans = (1, 1)
+        self._pending: dict[int, tuple[str, int]] = {}  # column -> (text, rows still covered)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag == "table":
             self.tables.append({"head": [], "body": []})
+            self._pending = {}
         elif tag in ("thead", "tbody"):
             self._part = "head" if tag == "thead" else "body"
+            self._pending = {}
         elif tag == "tr" and self.tables:
             self._row = []
         elif tag in ("th", "td") and self._row is not None:
-            self._cell, self._span = "", int(dict(attrs).get("colspan") or 1)
+            a = dict(attrs)
+            self._cell, self._spans = "", (int(a.get("colspan") or 1), int(a.get("rowspan") or 1))
 
     def handle_data(self, data: str) -> None:
         if self._cell is not None:
             self._cell += data
 
+    def _resolve(self, parsed: list[tuple[str, int, int]]) -> list[str]:
+        """One row's cells by column: the cells spanned down from rows above fill their columns."""
+        row: list[str] = []
+        cells = iter(parsed)
+        while True:
+            col = len(row)
+            if col in self._pending:
+                text, left = self._pending.pop(col)
+                if left > 1:
+                    self._pending[col] = (text, left - 1)
+                row.append(text)
+                continue
+            cell = next(cells, None)
+            if cell is None:
+                if any(c >= col for c in self._pending):
+                    continue  # only spanned cells remain
+                return row
+            text, colspan, rowspan = cell
+            for c in range(col, col + colspan):
+                row.append(text)
+                if rowspan > 1:
+                    self._pending[c] = (text, rowspan - 1)
+
     def handle_endtag(self, tag: str) -> None:
         if tag in ("th", "td") and self._cell is not None and self._row is not None:
-            self._row += [self._cell.strip()] * self._span
+            self._row.append((self._cell.strip(), *self._spans))
             self._cell = None
         elif tag == "tr" and self._row is not None and self.tables:
-            self.tables[-1][self._part].append(self._row)
+            self.tables[-1][self._part].append(self._resolve(self._row))
             self._row = None
         elif tag == "thead":
             self._part = "body"
@@ -184,7 +216,9 @@ def _output_diff(a: dict[str, Any], b: dict[str, Any], dirs: tuple[str | None, s
         (ta, va), (tb, vb) = (displayed_tables(_text(d["text/html"])) for d in (data_a, data_b))
         if ta != tb:
             return "displayed table differs: committed " + _first_diff(json.dumps(ta), json.dumps(tb))
-        pa, pb = (plain_table(_text(d.get("text/plain", "")), v) for d, v in ((data_a, va), (data_b, vb)))
+        # the plain-text twin has no columns to go by: both sides blank every run-measuring value
+        # either side shows (a real cell is still compared cell by cell in the HTML tables above)
+        pa, pb = (plain_table(_text(d.get("text/plain", "")), va | vb) for d in (data_a, data_b))
         if pa != pb:
             return "displayed table's text/plain differs: committed " + _first_diff(pa, pb)
         skip = {"text/html", "text/plain"}
