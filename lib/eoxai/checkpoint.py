@@ -29,23 +29,11 @@ import torch
 from torch import nn
 
 from eoxai.checksums import sha256_file, sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import ChecksumError, DatasetNotFoundError, EoxaiError
+from eoxai.errors import CheckpointError, ChecksumError, CorruptFileError, DatasetNotFoundError, EoxaiError, UnsafeFileError
 from eoxai.models import build_model
 
 FORMAT = "eoxai-checkpoint-2"
 REQUIRED_META = ("arch", "modalities", "bands", "class_names", "size")
-
-
-class CheckpointError(EoxaiError, ValueError):
-    """A checkpoint is corrupt, of another format, or does not match the expected config."""
-
-
-class CorruptFileError(CheckpointError, ChecksumError):
-    """A torch file's SHA-256 does not match its sidecar (or the sidecar is missing)."""
-
-
-class UnsafeFileError(CheckpointError):
-    """A torch file holds pickled objects other than tensors and plain data (it could run code)."""
 
 
 def config_hash(config: Mapping[str, Any]) -> str:

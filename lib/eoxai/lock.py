@@ -31,13 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, ResultsLockedError
 
 LOCK_NAME = ".eoxai.lock"
-
-
-class ResultsLockedError(EoxaiError, RuntimeError):
-    """Another run holds the results folder's lock."""
 
 
 def lock_path(results_dir: str | Path) -> Path:

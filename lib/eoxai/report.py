@@ -22,14 +22,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, ReportError
 
 #: a number standing on its own (not part of a name such as ``s2.B11`` or ``s2_t1``)
 NUMBER = re.compile(r"(?<![\w.\-])[-+]?\d+(?:\.\d+)?(?![\w.]*\w)")
-
-
-class ReportError(EoxaiError, LookupError):
-    """A fact cannot be read: its table, column or row is missing, or the row is ambiguous."""
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ from eoxai.checkpoint import (
     save_torch_file,
 )
 from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import BandCountError, ConfigError, EoxaiError
+from eoxai.errors import BandCountError, ConfigError, EoxaiError, NonFiniteError
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
@@ -85,10 +85,6 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
 _WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.runtime", "eoxai.models")
 _WEIGHT_PACKAGES = ("torch", "segmentation-models-pytorch", "timm", "numpy")
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
-
-
-class NonFiniteError(EoxaiError, FloatingPointError):
-    """A batch holds NaN/inf values, or the loss became NaN/inf during training."""
 
 
 @dataclass(frozen=True)

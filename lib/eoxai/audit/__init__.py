@@ -52,7 +52,7 @@ from eoxai.audit import rules
 from eoxai.audit.compare import compare_csv, compare_file, compare_notebooks, compare_png, compare_records, read_png
 from eoxai.checksums import read_sha256sums, sha256_file
 from eoxai.config import load_profile
-from eoxai.errors import EoxaiError
+from eoxai.errors import AuditError, EoxaiError
 from eoxai.provenance import fingerprint_differences
 from eoxai.runner import relative_path
 
@@ -69,10 +69,6 @@ SCRATCH_MARKER = ".eoxai-audit-scratch"
 __all__ = ["ATOL", "PNG_TOLERANCE", "RTOL", "AuditError", "Finding", "Report", "audit", "check_manifest",
            "compare_csv", "compare_file", "compare_notebooks", "compare_png", "compare_records", "compare_trees",
            "main", "read_manifest", "read_png", "rules", "verify_data"]
-
-
-class AuditError(EoxaiError, RuntimeError):
-    """The audit cannot run (no committed results, a scratch folder it must not overwrite)."""
 
 
 @dataclass

@@ -20,15 +20,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
-from eoxai.errors import EoxaiError
-
-
-class PatchSizeError(EoxaiError, ValueError):
-    """A patch size that is even, not positive or larger than the tiles."""
-
-
-class ClassAbsentError(EoxaiError, ValueError):
-    """A class to be evaluated has no labelled pixel in one of the splits."""
+from eoxai.errors import ClassAbsentError, EoxaiError, PatchSizeError
 
 
 def check_patch_size(size: int, tile_shape: tuple[int, int]) -> int:

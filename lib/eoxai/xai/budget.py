@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, MemoryBudgetError
 
 #: budget on a CPU when the profile gives none: the quick models' profile batches (IG 50, SHAP 64
 #: at 64 x 64 px, MiT-b0) fit in it, and at 256 px it leaves the few samples per pass that run fastest
@@ -40,10 +40,6 @@ CPU_DEFAULT_MB = 512.0
 GPU_SHARE = 0.25
 
 _BYTES: weakref.WeakKeyDictionary[nn.Module, dict[tuple, int]] = weakref.WeakKeyDictionary()
-
-
-class MemoryBudgetError(EoxaiError, ValueError):
-    """A memory budget that is not a positive number of MB."""
 
 
 def default_memory_mb(device: str | torch.device) -> float:

@@ -7,11 +7,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from eoxai.errors import BandCountError, EoxaiError
-
-
-class ModelModeError(EoxaiError, RuntimeError):
-    """The model is in training mode (dropout/batch-norm updates make explanations random)."""
+from eoxai.errors import BandCountError, EoxaiError, MaskShapeError, ModalityError, ModelModeError
 
 
 def check_eval_mode(model: nn.Module) -> None:
@@ -67,17 +63,6 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
         convs = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)][-5:]
         raise KeyError(f"layer {layer!r} not found in {type(model).__name__}; last conv layers: {convs}")
     return modules[layer]
-
-
-class MaskShapeError(EoxaiError, ValueError):
-    """A pixel mask (region, label) does not have the shape of the model's output."""
-
-
-class ModalityError(EoxaiError, KeyError):
-    """A modality (band group) name is not in the data or the model."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 def check_mask(mask: torch.Tensor, output_shape: tuple[int, ...] | torch.Size, what: str = "mask") -> None:

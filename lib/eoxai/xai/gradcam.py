@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, StrategyError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.targets import masked_logit, mean_softmax
@@ -49,10 +49,6 @@ SCORES = ("softmax_sum", "softmax_mean", "masked_logit")
 Strategy = Literal["auto", "loop", "vmap", "chunked", "probe"]
 #: backward strategies for the ``n`` class gradients (see the module doc)
 STRATEGIES = ("auto", "loop", "vmap", "chunked", "probe")
-
-
-class StrategyError(EoxaiError, ValueError):
-    """An unknown backward strategy, or a chunk size below 1."""
 
 
 def score_function(score: str | ScoreFn, mask: torch.Tensor | None = None) -> ScoreFn:

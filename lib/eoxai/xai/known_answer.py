@@ -50,7 +50,7 @@ import xarray as xr
 from scipy import ndimage, stats
 from torch import nn
 
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, KnownAnswerError
 from eoxai.split import TRAIN
 from eoxai.stats import mean_ci
 
@@ -58,10 +58,6 @@ RULE_KINDS = ("band", "modality", "spatial")
 #: the synthetic classes, index 0 and 1: named so they can never be read as real classes
 CLASS_NAMES = ("synthetic_low", "synthetic_high")
 IGNORE = -1
-
-
-class KnownAnswerError(EoxaiError, ValueError):
-    """A synthetic rule that cannot be built on this cube (unknown band, bands of two modalities, ...)."""
 
 
 @dataclass(frozen=True)
