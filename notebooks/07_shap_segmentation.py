@@ -64,7 +64,7 @@ from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
-from eoxai.xai.instances import load_tiles, pick_tiles
+from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.xai.modality import band_groups
 from eoxai.xai.shap_seg import band_group_shap, band_group_table, explain_partition, partition_table
 

@@ -73,9 +73,9 @@ from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
 from eoxai.runtime import start_notebook
-from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
+from eoxai.xai.scoring import MethodSettings, evaluate_explanations, scorecard
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
-from eoxai.xai.instances import load_tiles, pick_tiles
+from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.xai.modality import band_groups
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,

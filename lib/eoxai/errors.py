@@ -160,6 +160,10 @@ class MemoryBudgetError(ExplainerInputError, ValueError):
     """A memory budget that is not a positive number of MB."""
 
 
+class UnknownExplainerError(ExplainerInputError, ValueError):
+    """A method name that is not in the explainer registry (:mod:`eoxai.xai.registry`)."""
+
+
 class KnownAnswerError(ExplainerInputError, ValueError):
     """A synthetic rule that cannot be built on this cube (unknown band, bands of two modalities, ...)."""
 

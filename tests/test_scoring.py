@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from eoxai.errors import UnknownExplainerError
 from eoxai.xai.checks import MaskShapeError, ModelModeError
-from eoxai.xai.evaluate import (
+from eoxai.xai.scoring import (
     METHODS,
-    MethodSettings,
+    method_settings,
     curve_auc,
     evaluate_explanations,
     explain,
@@ -29,7 +30,7 @@ from eoxai.xai.shap_seg import box_blur
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
 from tests.xai_helpers import BandModel, eolearn_groups, eolearn_test_tiles
 
-SMALL = MethodSettings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
+SMALL = method_settings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
                        shap_max_evals=40, batch_size=16)
 
 
@@ -159,12 +160,12 @@ def test_pairwise_agreement_spearman_and_kendall():
 def test_explain_rejects_bad_input(toy):
     model, x, regions = toy
     groups = {"all": [0, 1, 2, 3]}
-    with pytest.raises(ValueError, match="unknown method 'lime'"):
+    with pytest.raises(UnknownExplainerError, match="unknown explainer 'lime'; registered: gradcam, "):
         explain("lime", model, x, 0, regions, groups, SMALL)
     with pytest.raises(ValueError, match=r"target class\(es\) \[2\] outside the model's 2 classes"):
         explain("ig", model, x, 2, regions, groups, SMALL)
     with pytest.raises(KeyError, match="layer 'decoder.blocks.2' not found"):
-        explain("gradcam", model, x, 0, regions, groups, MethodSettings())
+        explain("gradcam", model, x, 0, regions, groups, method_settings())
     with pytest.raises(MaskShapeError):
         explain("ig", model, x, 0, regions[:, :4], groups, SMALL)
     with pytest.raises(ValueError, match=r"one image \(1, C, H, W\)"):
@@ -182,7 +183,7 @@ def test_evaluate_explanations_and_scorecard_on_real_tiles():
     groups = eolearn_groups()
     models = {s: BandModel(27, tiles.class_names, used=range(27), seed=s) for s in (0, 1)}
     out = evaluate_explanations(models, 0, tiles.images[:1], groups, band_names=tiles.bands,
-                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=SMALL, steps=4,
+                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=SMALL, steps=4, blur=3,
                                 seed=0, progress=False)
     assert set(out) == {"curves", "faithfulness", "sanity", "agreement", "stability", "attributions"}
     assert len(out["curves"]) == len(METHODS) * 5 and set(out["faithfulness"]["method"]) == set(METHODS)
