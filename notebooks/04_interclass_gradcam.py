@@ -58,8 +58,7 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
-from eoxai.xai import interclass
-from eoxai.xai.gradcam import AllClassGradCAM
+from eoxai.xai import interclass, registry
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -76,8 +75,8 @@ for stack in stacks:
     y = ref.masks
     data[stack] = {"classes": ref.class_names, "label": y}
     for layer_name, layer in layers.items():
-        r = AllClassGradCAM(ref.model, layer, score=score, batch_size=batch_size,
-                            memory_mb=explainer_memory_mb).attribute_all(ref.images)
+        r = registry.get("gradcam")(ref.model, layer=layer, score=score, batch_size=batch_size,
+                                    memory_mb=explainer_memory_mb).attribute_all(ref.images)
         results[stack, layer_name] = r
     print(f"{stack}: {len(y)} {split} tiles of {ref.meta['tile_size']} px, {len(ref.class_names)} classes, "
           f"{int((y >= 0).sum())} labelled pixels")

@@ -57,7 +57,7 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
-from eoxai.xai import spectral
+from eoxai.xai import registry, spectral
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -73,13 +73,13 @@ for stack in stacks:
     ref = load_reference(R, stack, reference_seed, split, max_tiles=max_tiles[stack], device=dev)
     x, valid = ref.images, ref.masks.numpy() >= 0
     groups = spectral.band_groups(ref.bands, ref.modalities)
-    explainer = spectral.SpectralGradCAM(ref.model, layer, score=score, batch_size=batch_size,
-                                         class_names=ref.class_names, memory_mb=explainer_memory_mb)
     for base in baselines:
-        values = spectral.baseline_values(*ref.band_statistics(), base)
+        values = tuple(spectral.baseline_values(*ref.band_statistics(), base).tolist())
         for mode in modes:
-            ds = explainer.attribute(x, groups, mode=mode, baseline=values.to(dev, x.dtype),
-                                     kinds=spectral.group_kinds(groups, ref.bands))
+            explainer = registry.get(f"spectral_{'keep' if mode == 'keep' else 'loo'}")(
+                ref.model, layer=layer, score=score, batch_size=batch_size, baseline=values,
+                memory_mb=explainer_memory_mb, bands=ref.bands, class_names=ref.class_names, modalities=ref.modalities)
+            ds = explainer.dataset(x)
             results[stack, base, mode] = ds
             table = spectral.rank_groups(spectral.spectral_table(ds, valid=valid))
             rows.append(table.assign(stack=stack, baseline=base))

@@ -18,9 +18,9 @@ import xarray as xr
 from torch import nn
 
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
+from eoxai.explain_tiles import pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.tiles import TileDataset
-from eoxai.explain_tiles import pick_tiles
 
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",

@@ -65,6 +65,11 @@ class GradCAM(Explainer):
         return gradcam.AllClassGradCAM(self.model, s.layer, score=score or s.score, strategy=s.strategy,
                                        batch_size=s.batch_size, memory_mb=s.memory_mb)
 
+    def attribute_all(self, inputs: torch.Tensor, target: int | None = None) -> gradcam.GradCAMResult:
+        """The maps of every class (``target`` None) with the scores and logits of the same pass
+        (:meth:`eoxai.xai.gradcam.AllClassGradCAM.attribute_all`, upsampled as the settings say)."""
+        return self.explainer().attribute_all(inputs, target, upsample=self.settings.upsample)
+
     def attribute(self, inputs: torch.Tensor, target: int | None = None, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
         score = None
@@ -92,7 +97,7 @@ class InterclassGradCAM(Explainer):
 
     def attribute(self, inputs: torch.Tensor, target: int | None = None, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
-        r = GradCAM(self.model, self.settings).explainer().attribute_all(inputs, upsample=self.settings.upsample)
+        r = GradCAM(self.model, self.settings).attribute_all(inputs)
         names = self.class_names or [str(i) for i in range(r.cams.shape[1])]
         counts = interclass.sign_counts(r.cams, r.logits.argmax(1), names)
         return interclass.row_shares(counts["positive"]).rename(self.name)
@@ -113,7 +118,8 @@ class _Spectral(Explainer):
     dims = ("sample", "group", "class", "y", "x")
 
     def dataset(self, inputs: torch.Tensor, target: int | None = None) -> xr.Dataset:
-        """The whole :meth:`eoxai.xai.spectral.SpectralGradCAM.attribute` Dataset (references included)."""
+        """The whole :meth:`eoxai.xai.spectral.SpectralGradCAM.attribute` Dataset (references
+        included) for every class (``target`` None); groups: each band and each modality."""
         s = self.settings
         groups = self.groups(inputs.shape[1])
         if self.modalities is not None and self.bands is not None:
@@ -237,18 +243,25 @@ class PartitionShap(Explainer):
     Settings = ShapSettings
     dims = ("sample", "class", "y", "x")
 
-    def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
-                  seed: int = 0) -> xr.DataArray:
-        self._check(inputs, target, regions)
+    def dataset(self, inputs: torch.Tensor, classes: list[int] | None = None, *, top_k: int = 2,
+                regions: torch.Tensor | None = None, seed: int = 0, progress: bool = False) -> xr.Dataset:
+        """The whole :func:`~eoxai.xai.shap_seg.explain_partition` Dataset (base values, scores,
+        evaluations) of ``classes``, or of each image's ``top_k`` classes by predicted area;
+        ``regions`` ``(B, K, H, W)`` or None (the prediction)."""
         s = self.settings
         h = inputs.shape[2]
         if not 1 <= s.grid <= h:
             raise ExplainerInputError(f"SHAP grid {s.grid} must lie in 1..{h} (the tile side)")
-        part = shap_seg.explain_partition(
-            self.model, inputs, classes=[target],
-            regions=None if regions is None else regions[None].expand(len(inputs), *regions.shape),
-            class_names=self.class_names, block=max(1, h // s.grid), blur=s.blur, max_evals=s.max_evals,
-            batch_size=s.batch_size, seed=seed, progress=False, kind=s.kind, memory_mb=s.memory_mb)
+        return shap_seg.explain_partition(
+            self.model, inputs, classes=classes, top_k=top_k, regions=regions, class_names=self.class_names,
+            block=max(1, h // s.grid), blur=s.blur, max_evals=s.max_evals, batch_size=s.batch_size, seed=seed,
+            progress=progress, kind=s.kind, memory_mb=s.memory_mb)
+
+    def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
+                  seed: int = 0) -> xr.DataArray:
+        self._check(inputs, target, regions)
+        part = self.dataset(inputs, [target], seed=seed,
+                            regions=None if regions is None else regions[None].expand(len(inputs), *regions.shape))
         return part["shap"].isel({"class": [target]}).rename(self.name)
 
 
@@ -260,14 +273,18 @@ class ModalityShap(Explainer):
     Settings = Settings
     dims = ("sample", "modality")
 
+    def dataset(self, inputs: torch.Tensor, regions: torch.Tensor | None = None) -> xr.Dataset:
+        """The whole :func:`~eoxai.xai.shap_seg.band_group_shap` Dataset of every class (leave-one-out,
+        keep-one, scores); ``regions`` ``(B, K, H, W)`` or None (the prediction)."""
+        s = self.settings
+        return shap_seg.band_group_shap(self.model, inputs, self.groups(inputs.shape[1]), regions=regions,
+                                        class_names=self.class_names, kind=s.kind, batch_size=s.batch_size,
+                                        memory_mb=s.memory_mb)
+
     def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
         self._check(inputs, target, regions)
-        s = self.settings
-        exact = shap_seg.band_group_shap(
-            self.model, inputs, self.groups(inputs.shape[1]),
-            regions=None if regions is None else regions[None].expand(len(inputs), *regions.shape),
-            class_names=self.class_names, kind=s.kind, batch_size=s.batch_size, memory_mb=s.memory_mb)
+        exact = self.dataset(inputs, None if regions is None else regions[None].expand(len(inputs), *regions.shape))
         return exact["shap"].isel({"class": target}).rename({"group": "modality"}).rename(self.name)
 
 
