@@ -20,7 +20,23 @@ CLASSES = ["water", "land"]
 #: settings that keep every method small on an 8 x 8 input
 SMALL = {"gradcam": {"layer": "encoder"}, "interclass": {"layer": "encoder"}, "spectral_keep": {"layer": "encoder"},
          "spectral_loo": {"layer": "encoder"}, "ig": {"steps": 4}, "occlusion": {"grid": 4},
-         "shap": {"grid": 2, "blur": 3, "max_evals": 20}}
+         "shap": {"grid": 2, "blur": 3, "max_evals": 20}, "scene_shap": {"max_evals": 20, "blur": (3, 3)}}
+#: methods for scene classifiers ((B, C, H, W) -> logits (B, K)); the others explain segmentation models
+SCENE = {"scene_shap"}
+
+
+class SyntheticSceneModel(torch.nn.Module):
+    """A scene classifier for shapes: BandModel's logits averaged over the pixels, ``(B, K)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = BandModel(4, CLASSES, used=range(4), seed=2)
+        self.class_names = CLASSES
+        self.in_channels = 4
+        self.eval()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x).mean(dim=(2, 3))
 
 
 class SyntheticInfluenceModel(BandModel):
@@ -64,8 +80,10 @@ def test_every_method_returns_a_labelled_dataarray_with_its_declared_dims(toy, n
     model, x = toy
     cls = registry.get(name)
     assert cls.name == name and cls.dims
+    if name in SCENE:
+        model = SyntheticSceneModel()
     explainer = cls(model, bands=BANDS, class_names=CLASSES, modalities=MODALITIES, **SMALL.get(name, {}))
-    regions = predicted_regions(model(x[:1]))[0]
+    regions = None if name in SCENE else predicted_regions(model(x[:1]))[0]
     out = explainer.attribute(x[:1], 1, regions=regions, seed=0)
     assert isinstance(out, xr.DataArray)
     assert out.dims == cls.dims

@@ -181,3 +181,60 @@ def plot_agreement(agreement: pd.DataFrame, level: str = "spatial", title: str =
         ax.set_title(f"{stack or ''}: {level} agreement")
     fig.suptitle(title or "agreement between explanation methods")
     return fig
+
+
+def plot_scene_shap(
+    rgb: np.ndarray, shap_maps: xr.DataArray, true_class: str | None = None, title: str | None = None,
+) -> Figure:
+    """The seed's figure for one image: the scene, then one SHAP map per top-k class.
+
+    ``rgb`` is ``(H, W, 3)`` in [0, 1]; ``shap_maps`` is ``(rank, y, x)`` with ``class_name`` and
+    ``probability`` coordinates (one image of :func:`eoxai.xai.scene_shap.explain_scenes`'s result). Maps share one
+    symmetric diverging scale (``RdBu_r``: red raises the class probability, blue lowers it) over a
+    grey copy of the scene.
+    """
+    import matplotlib.pyplot as plt
+
+    from eoxai.plots import DIVERGING
+
+    k = shap_maps.sizes["rank"]
+    vmax = float(np.nanpercentile(np.abs(shap_maps.values), 99.5)) or 1e-12
+    fig, axes = plt.subplots(1, k + 1, figsize=(2.3 * (k + 1) + 0.8, 2.9), constrained_layout=True)
+    axes[0].imshow(rgb, interpolation="nearest")
+    axes[0].set_title(f"scene\ntrue: {true_class}" if true_class else "scene", fontsize=9)
+    grey = rgb.mean(axis=2)
+    im = None
+    for j in range(k):
+        m = shap_maps.isel(rank=j)
+        ax = axes[j + 1]
+        ax.imshow(grey, cmap="gray", alpha=0.35, interpolation="nearest")
+        im = ax.imshow(m.values, cmap=DIVERGING, vmin=-vmax, vmax=vmax, alpha=0.85, interpolation="nearest")
+        ax.set_title(f"{j + 1}. {m.class_name.item()}\np = {float(m.probability):.2f}", fontsize=9)
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0].set_ylabel("64 px = 640 m", fontsize=8)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes[1:]), shrink=0.85, label="SHAP value\n(change of probability)")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_blur_drop(table: pd.DataFrame, label: str = "image", title: str | None = None) -> Figure:
+    """Per image: probability drop after blurring the top SHAP pixels vs random pixels (mean +- sd)."""
+    import matplotlib.pyplot as plt
+
+    from eoxai.plots import OKABE_ITO
+
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(table) + 2), 3.6), constrained_layout=True)
+    pos = np.arange(len(table))
+    ax.bar(pos - 0.2, table["drop_top"], width=0.4, color=OKABE_ITO[5], label="top SHAP pixels blurred")
+    ax.bar(pos + 0.2, table["drop_random"], width=0.4, yerr=table["drop_random_std"].fillna(0), capsize=3,
+           color=OKABE_ITO[1], label="random pixels blurred (mean ± sd)")
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(pos, [str(v) for v in table[label]], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("drop of the class probability")
+    ax.legend(fontsize=8)
+    ax.set_title(title or "blur drop per image")
+    return fig

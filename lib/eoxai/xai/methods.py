@@ -20,6 +20,8 @@ modality_occlusion  one modality replaced (Ekim & Schmitt's      sample, modalit
                     MODO), each replacement a setting
 influence           the influence head's learned scores          sample, modality
                     (Ekim & Schmitt)
+scene_shap          partition SHAP of a scene classifier,        sample, class, y, x
+                    shap's blur Image masker (notebook 10)
 random              seeded standard-normal map (the control)     sample, y, x
 ==================  ===========================================  =================================
 """
@@ -27,13 +29,14 @@ random              seeded standard-normal map (the control)     sample, y, x
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import xarray as xr
 
 from eoxai.errors import ExplainerInputError
-from eoxai.xai import attribution, gradcam, interclass, modality, shap_seg, spectral
+from eoxai.xai import attribution, gradcam, interclass, modality, scene_shap, shap_seg, spectral
 from eoxai.xai.registry import UPSAMPLE, Explainer, Settings, Upsample, class_map, labelled, random_map, register
 from eoxai.xai.targets import predicted_regions
 
@@ -349,6 +352,52 @@ class InfluenceHead(Explainer):
             scores = head(inputs)
         names = list(getattr(self.model, "modality_names", self.groups(inputs.shape[1])))
         return labelled(1.0 - scores, self.dims, self.name, modality=names)
+
+
+@dataclass(frozen=True)
+class SceneShapSettings(Settings):
+    """Scene classifiers (notebook 10): the ``top_k`` most probable classes, ``max_evals`` per image,
+    the Image masker's ``blur`` kernel ``(kx, ky)``; the blur drop's pixel ``fraction`` and
+    ``n_random`` random pixel sets."""
+
+    top_k: int = 4
+    max_evals: int = 500
+    blur: tuple[int, int] = (32, 32)
+    batch_size: int = 64
+    fraction: float = 0.1
+    n_random: int = 10
+
+
+@register
+class SceneShap(Explainer):
+    """Partition SHAP of a scene classifier ``(B, C, H, W)`` -> logits ``(B, K)`` with shap's blur
+    Image masker (:func:`eoxai.xai.scene_shap.explain_scenes`): per pixel, summed over bands."""
+
+    name = "scene_shap"
+    Settings = SceneShapSettings
+    dims = ("sample", "class", "y", "x")
+
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def explain_and_score(self, inputs: torch.Tensor, seed: int = 0) -> tuple[xr.DataArray, Any, Any]:
+        """The top-k maps ``(image, rank, y, x)``, the blur-drop table and the predictor
+        (:func:`eoxai.xai.scene_shap.explain_and_score`)."""
+        s = self.settings
+        return scene_shap.explain_and_score(self.model, inputs, top_k=s.top_k, max_evals=s.max_evals,
+                                            blur=tuple(s.blur), batch_size=s.batch_size, fraction=s.fraction,
+                                            n_random=s.n_random, seed=seed, device=self.device(),
+                                            memory_mb=s.memory_mb)
+
+    def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
+                  seed: int = 0) -> xr.DataArray:
+        s = self.settings
+        maps = scene_shap.explain_scenes(self.model, inputs, classes=[target], max_evals=s.max_evals,
+                                         blur=tuple(s.blur), batch_size=s.batch_size, device=self.device(),
+                                         memory_mb=s.memory_mb)
+        names = self.class_names or list(getattr(self.model, "class_names", [])) or None
+        return labelled(maps.values, self.dims, self.name,
+                        **{"class": [names[target] if names else str(target)]}).assign_attrs(maps.attrs)
 
 
 @register
