@@ -160,3 +160,19 @@ def test_the_random_map_ignores_the_model_and_follows_the_seed(toy):
     a = registry.get("random")(model).attribute(x, 0, seed=3)
     b = registry.get("random")(BandModel(4, CLASSES, used=[1])).attribute(x, 1, seed=3)
     assert np.array_equal(a.values, b.values) and not np.array_equal(a.values[0], a.values[1])
+
+
+def test_profiles_name_scorecard_methods_by_registry_name():
+    from pathlib import Path
+
+    from eoxai.config import merge_profile, validate_profile
+    from eoxai.errors import ConfigError
+
+    config = Path(__file__).resolve().parents[1] / "config"
+    for profile in ("smoke", "quick", "paper"):
+        raw = merge_profile(config / f"{profile}.yaml", config)
+        validate_profile(raw)
+        assert set(raw["notebooks"]["08b_explanation_scorecard"]["methods"]) <= set(registry.names())
+    raw["notebooks"]["08b_explanation_scorecard"]["methods"] = ["gradcam", "lime"]
+    with pytest.raises(ConfigError, match="unknown explainer 'lime'; registered: gradcam, "):
+        validate_profile(raw)
