@@ -45,11 +45,13 @@ from eoxai.xai.targets import predicted_regions
 class GradCAMSettings(Settings):
     """``layer`` (dotted name; None: the last Conv2d, the seed's logits layer), ``score`` when no
     regions are given (``'softmax_sum'``, the seed's; ``'softmax_mean'``; ``'masked_logit'``),
-    ``upsample`` to the input's (H, W), ``strategy`` of the class gradients."""
+    ``upsample`` to the input's (H, W), ``relu`` (captum's ``relu_attributions``; default signed
+    maps), ``strategy`` of the class gradients."""
 
     layer: str | None = None
     score: str = "softmax_sum"
     upsample: Upsample = UPSAMPLE
+    relu: bool = False
     strategy: gradcam.Strategy = "auto"
     batch_size: int | None = None  # type: ignore[assignment]  # Grad-CAM: the whole batch per pass
 
@@ -71,7 +73,8 @@ class GradCAM(Explainer):
     def attribute_all(self, inputs: torch.Tensor, target: int | None = None) -> gradcam.GradCAMResult:
         """The maps of every class (``target`` None) with the scores and logits of the same pass
         (:meth:`eoxai.xai.gradcam.AllClassGradCAM.attribute_all`, upsampled as the settings say)."""
-        return self.explainer().attribute_all(inputs, target, upsample=self.settings.upsample)
+        return self.explainer().attribute_all(inputs, target, relu_attributions=self.settings.relu,
+                                              upsample=self.settings.upsample)
 
     def attribute(self, inputs: torch.Tensor, target: int | None = None, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
@@ -82,7 +85,8 @@ class GradCAM(Explainer):
             reduce = self.reduce(regions)
             score = lambda logits, c: reduce(logits)[:, c]  # noqa: E731
         explainer = self.explainer(score)
-        cams = explainer.attribute(inputs, target, upsample=self.settings.upsample)
+        cams = explainer.attribute(inputs, target, relu_attributions=self.settings.relu,
+                                   upsample=self.settings.upsample)
         names = self.class_names or [str(i) for i in range(cams.shape[1] if target is None else int(target) + 1)]
         return class_map(cams, names, None if target is None else [int(target)], name=self.name,
                          attrs={"layer": str(explainer.layer), "upsample": self.settings.upsample})
