@@ -59,6 +59,7 @@ from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
 from eoxai.xai import interclass, registry
+from eoxai.xai.explanation_figures import plot_heatmaps, plot_seed_bars
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -141,10 +142,10 @@ tables["comparison"].query("layer == 'logits'").round(3).head(12)
 
 # %%
 for stack in stacks:
-    fig = interclass.plot_seed_bars(
+    fig = plot_seed_bars(
         norm[stack, "logits"], title=f"{stack}: Interclass-Grad-CAM (seed's sign counts, logits layer, {split} split)")
     plots.savefig(fig, R / "figures" / f"interclass_{stack}_bars.png")
-    fig = interclass.plot_heatmaps({
+    fig = plot_heatmaps({
         "net (seed: pos/max - neg/max)": norm[stack, "logits"]["net"],
         "share of positive pixels": interclass.row_shares(counts[stack, "logits"]["positive"]),
         "share of positive CAM mass": shares[stack, "logits"]["positive"],

@@ -58,6 +58,7 @@ from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
 from eoxai.xai import registry, spectral
+from eoxai.xai.explanation_figures import plot_effect_heatmap, plot_group_bars, plot_violins
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -111,14 +112,14 @@ agreement.groupby(["stack", "comparison"])["spearman"].describe()[["mean", "min"
 # %%
 for stack in stacks:
     seed_setting = (stack, baselines[0], modes[0])
-    fig = spectral.plot_violins(results[seed_setting], seed=seed, max_pixels=violin_pixels,
-                                title=f"{stack}: Spectral-Grad-CAM, {modes[0]} one band, "
-                                      f"baseline '{baselines[0]}' ({split} split)")
+    fig = plot_violins(results[seed_setting], seed=seed, max_pixels=violin_pixels,
+                       title=f"{stack}: Spectral-Grad-CAM, {modes[0]} one band, "
+                             f"baseline '{baselines[0]}' ({split} split)")
     plots.savefig(fig, R / "figures" / f"spectral_{stack}_violins.png")
     t = bands_table.query("stack == @stack")
-    plots.savefig(spectral.plot_effect_heatmap(t, kind="band", title=f"{stack}: band effect on each class's Grad-CAM"),
+    plots.savefig(plot_effect_heatmap(t, kind="band", title=f"{stack}: band effect on each class's Grad-CAM"),
                   R / "figures" / f"spectral_{stack}_heatmap.png")
-    plots.savefig(spectral.plot_group_bars(t, title=f"{stack}: modality-group effect on each class's Grad-CAM"),
+    plots.savefig(plot_group_bars(t, title=f"{stack}: modality-group effect on each class's Grad-CAM"),
                   R / "figures" / f"spectral_{stack}_modalities.png")
     for kind in ("violins", "heatmap", "modalities"):
         display(Image(filename=str(R / "figures" / f"spectral_{stack}_{kind}.png")))

@@ -66,6 +66,7 @@ from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
 from eoxai.stacks import cube_declaration, explained_target
 from eoxai.xai import attribution, registry
+from eoxai.xai.explanation_figures import plot_method_maps
 from eoxai.xai.spectral import baseline_values
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
@@ -120,7 +121,7 @@ for stack in stacks:
     for name, a in (("Integrated Gradients", ig), ("Occlusion", occ)):
         band_parts.append(attribution.band_totals(a).assign(stack=stack, method=name))
     composite = x[:, [bands.index(b) for b in rgb]].cpu().numpy()
-    fig = attribution.plot_method_maps(
+    fig = plot_method_maps(
         composite, y, maps, classes, row_titles=[f"tile at row {r}, col {c}" for r, c in origins],
         composite_title=f"RGB = {', '.join(rgb)}\n(2-98 % stretch)",
         title=f"{stack}: evidence for '{classes[target]}' by three methods ({split} split, seed {seed})")
