@@ -34,6 +34,11 @@
 # * **stability**: the same correlations between explanations of models trained with different
 #   seeds (notebook 02).
 #
+# Every method is built from the explainer registry (`eoxai.xai.registry`) with the same settings
+# types as notebooks 04-07, so the maps graded here are computed by the code those notebooks show
+# (Grad-CAM upsampled with the registry's one default, nearest). Only the scalar differs by design:
+# here each method explains the class's mean probability over its predicted region.
+#
 # Then a **per-sample report** (CLAIRE's idea, without a hosted language model): a short text for
 # one test tile whose every number is read from the result tables written here and by notebooks
 # 07-08.

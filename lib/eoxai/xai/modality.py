@@ -30,17 +30,11 @@ from torchmetrics.functional.classification import multiclass_confusion_matrix
 from eoxai.models import bottleneck
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_modalities
+from eoxai.xai.maps import band_groups
 
 REPLACEMENTS = ("zeros", "mean", "uniform", "normal")
-
-
-def band_groups(modalities: Mapping[str, int]) -> dict[str, list[int]]:
-    """Band indices of each modality from ``{name: band count}`` in input order (checkpoint meta)."""
-    out, start = {}, 0
-    for name, count in modalities.items():
-        out[str(name)] = list(range(start, start + int(count)))
-        start += int(count)
-    return out
+__all__ = ["REPLACEMENTS", "band_groups", "influence_agreement", "modality_occlusion", "occlusion_influence",
+           "occlude", "replacement", "select_groups"]
 
 
 def select_groups(groups: Mapping[str, Sequence[int]], names: Sequence[str] | None) -> dict[str, list[int]]:

@@ -39,7 +39,7 @@ from torch import nn
 from eoxai.errors import ExplainerInputError, UnknownExplainerError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
-from eoxai.xai.maps import band_map, class_map
+from eoxai.xai.maps import band_groups, band_map, class_map
 from eoxai.xai.targets import ScalarOutput, region_mean
 
 Upsample = Literal["nearest", "bilinear"]
@@ -117,13 +117,10 @@ class Explainer:
         """Band indices per modality (one group per band when no modalities were given)."""
         if self.modalities is None:
             return {b: [i] for i, b in enumerate(self.band_names(c))}
-        out, start = {}, 0
-        for name, count in self.modalities.items():
-            out[name] = list(range(start, start + count))
-            start += count
-        if start != c:
-            raise ExplainerInputError(f"modalities {self.modalities} give {start} bands; the inputs have {c}")
-        return out
+        if sum(self.modalities.values()) != c:
+            raise ExplainerInputError(f"modalities {self.modalities} give {sum(self.modalities.values())} bands; "
+                                      f"the inputs have {c}")
+        return band_groups(self.modalities)
 
     def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
