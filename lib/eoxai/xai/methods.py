@@ -38,7 +38,6 @@ import xarray as xr
 from eoxai.errors import ExplainerInputError
 from eoxai.xai import attribution, gradcam, interclass, modality, scene_shap, shap_seg, spectral
 from eoxai.xai.registry import UPSAMPLE, Explainer, Settings, Upsample, class_map, labelled, random_map, register
-from eoxai.xai.targets import predicted_regions
 
 
 @dataclass(frozen=True)
@@ -272,12 +271,20 @@ class PartitionShap(Explainer):
         return part["shap"].isel({"class": [target]}).rename(self.name)
 
 
+@dataclass(frozen=True)
+class ModalityShapSettings(Settings):
+    """``max_players``: the most groups (``2^n`` evaluations per image) the exact values may take."""
+
+    max_players: int = 12
+
+
 @register
 class ModalityShap(Explainer):
-    """Exact Shapley values of the modalities (:func:`eoxai.xai.shap_seg.band_group_shap`)."""
+    """Exact Shapley values of the modalities (:func:`eoxai.xai.shap_seg.band_group_shap`); without
+    modalities, of each band."""
 
     name = "modality_shap"
-    Settings = Settings
+    Settings = ModalityShapSettings
     dims = ("sample", "modality")
 
     def dataset(self, inputs: torch.Tensor, regions: torch.Tensor | None = None) -> xr.Dataset:
@@ -286,7 +293,7 @@ class ModalityShap(Explainer):
         s = self.settings
         return shap_seg.band_group_shap(self.model, inputs, self.groups(inputs.shape[1]), regions=regions,
                                         class_names=self.class_names, kind=s.kind, batch_size=s.batch_size,
-                                        memory_mb=s.memory_mb)
+                                        max_players=s.max_players, memory_mb=s.memory_mb)
 
     def attribute(self, inputs: torch.Tensor, target: int, *, regions: torch.Tensor | None = None,
                   seed: int = 0) -> xr.DataArray:
@@ -426,6 +433,6 @@ def _baseline(value: float | tuple[float, ...], inputs: torch.Tensor) -> float |
 
 
 __all__ = ["GradCAM", "GradCAMSettings", "IGSettings", "InfluenceHead", "IntegratedGradients", "InterclassGradCAM",
-           "ModalityOcclusion", "ModalityOcclusionSettings", "ModalityShap", "Occlusion", "OcclusionSettings",
-           "PartitionShap", "RandomMap", "ShapSettings", "SpectralKeep", "SpectralLeaveOneOut", "SpectralSettings",
-           "predicted_regions"]
+           "ModalityOcclusion", "ModalityOcclusionSettings", "ModalityShap", "ModalityShapSettings", "Occlusion",
+           "OcclusionSettings", "PartitionShap", "RandomMap", "SceneShap", "SceneShapSettings", "ShapSettings",
+           "SpectralKeep", "SpectralLeaveOneOut", "SpectralSettings"]

@@ -146,7 +146,8 @@ def names() -> list[str]:
 
 
 def get(name: str) -> type[Explainer]:
-    """The explainer class registered as ``name``; :class:`~eoxai.errors.UnknownExplainerError` listing the names otherwise."""
+    """The explainer class registered as ``name``; otherwise
+    :class:`~eoxai.errors.UnknownExplainerError`, listing the registered names."""
     _load_methods()
     if name not in _REGISTRY:
         raise UnknownExplainerError(f"unknown explainer {name!r}; registered: {', '.join(_REGISTRY)}")

@@ -122,7 +122,8 @@ def explain_scenes(
     images:
         ``(N, C, H, W)`` in the model's data units.
     top_k, max_evals, blur:
-        ``classes`` (if given) replaces each image's ``top_k`` most probable classes. As in the seed (``top 4``, ``max_evals=50000``, ``blur(128,128)`` on 256 x 256); the blur
+        ``classes`` (if given) replaces each image's ``top_k`` most probable classes. As in the
+        seed (``top 4``, ``max_evals=50000``, ``blur(128,128)`` on 256 x 256); the blur
         kernel is in pixels ``(kx, ky)``; fewer evaluations give coarser maps.
     batch_size:
         Masked images shap evaluates per step, and the most per model call; a call holds fewer

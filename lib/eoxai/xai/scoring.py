@@ -149,7 +149,8 @@ def explain(
     if method == "occlusion":  # one band, then one modality, at the training mean
         drops = {level: build("modality_occlusion", m, **common).attribute(image, target, regions=regions, seed=seed)
                  .isel(sample=0).values.astype(np.float64) for level, m in (("band", None), ("modality", mods))}
-        return Attribution(spatial, drops["band"], {g: float(v) for g, v in zip(groups, drops["modality"], strict=True)})
+        mods_drop = {g: float(v) for g, v in zip(groups, drops["modality"], strict=True)}
+        return Attribution(spatial, drops["band"], mods_drop)
     if method == "shap":
         exact = build("modality_shap", mods, **common).attribute(image, target, regions=regions, seed=seed)
         return Attribution(spatial, None, {g: float(exact.isel(sample=0).sel(modality=g)) for g in groups})
