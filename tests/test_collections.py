@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from eoxai.config import load_profile, validate_declaration
+from eoxai.data.download import REGISTRY
 from eoxai.data.collection import RunningMoments, open_collection, pattern_regex
 from eoxai.data.miniature import build_miniature
 from eoxai.data.streaming import SceneTileDataset, collection_datasets, tile_loader
@@ -56,7 +57,7 @@ def copy_of(minis: Path, tmp_path: Path, name: str) -> Path:
 @pytest.mark.parametrize("name", list(TWO_CLASSES))
 def test_each_paper_dataset_layout_reads_as_a_collection_split_by_scene(minis, name):
     decl = miniature_declaration(name)
-    assert decl.is_collection and decl.collection.target
+    assert decl.is_collection and REGISTRY[decl.download].seed_target
     col = open_collection(decl, minis)
     names = {s: {x.name for x in sc} for s, sc in col.splits.items()}
     assert sum(map(len, names.values())) == 10

@@ -162,7 +162,6 @@ class CollectionDeclaration(_Strict):
     memory_mb: float = Field(default=1024.0, ge=0.0,
                              description="decoded scenes a tile reader keeps in memory (MB, per worker)")
     statistics_rows: int = Field(default=256, ge=1, description="rows read at a time by the statistics pass")
-    target: str = Field(default="", description="the published result this stack's paper runs target")
 
 
 class StackDeclaration(_Strict):
