@@ -126,14 +126,20 @@ def test_running_moments_merge_equals_the_direct_computation():
     np.testing.assert_allclose(m.std(), np.nanstd(x, axis=1))
 
 
-def test_streamed_tiles_equal_the_tiles_of_the_whole_scene_in_memory(minis):
+def test_streamed_tiles_equal_the_tiles_of_the_whole_scene_in_memory(minis, tmp_path):
     col = open_collection(miniature_declaration("sen1floods11"), minis)
     disk = SceneTileDataset(col, "test", 64, memory_mb=0)
-    memory = SceneTileDataset(col, "test", 64, memory_mb=1024)
-    assert not disk.keep_scenes and memory.keep_scenes
+    cached = SceneTileDataset(col, "test", 64, memory_mb=0, cache_dir=tmp_path)
+    memory = SceneTileDataset(col, "test", 64, memory_mb=1024, cache_dir=tmp_path)
+    assert not disk.keep_scenes and memory.keep_scenes and memory.cache_dir is None
     for i in range(len(disk)):
-        a, b = disk[i], memory[i]
+        a, b, c = disk[i], memory[i], cached[i]
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+        assert torch.equal(a["image"], c["image"]) and torch.equal(a["mask"], c["mask"])
+    assert cached.cache_dir_writes == len(cached.scenes)
+    assert len(list((tmp_path / col.name).glob("*.npy"))) == 2 * len(cached.scenes)
+    again = SceneTileDataset(col, "test", 64, memory_mb=0, cache_dir=tmp_path)
+    assert torch.equal(again[0]["image"], disk[0]["image"]) and again.cache_dir_writes == 0  # written once
     scene, r, c = disk.origins[-1]
     with rasterio.open(disk.scenes[scene].files["label"]) as ds:
         raw = ds.read(1)[r:r + 64, c:c + 64].astype(np.int64)

@@ -162,6 +162,8 @@ class CollectionDeclaration(_Strict):
     memory_mb: float = Field(default=1024.0, ge=0.0,
                              description="decoded scenes a tile reader keeps in memory (MB, per worker)")
     statistics_rows: int = Field(default=256, ge=1, description="rows read at a time by the statistics pass")
+    cache_dir: str | None = Field(default=None, description="folder for decoded scenes read as memory maps "
+                                                            "(when a split does not fit in memory_mb)")
 
 
 class StackDeclaration(_Strict):

@@ -2,11 +2,13 @@
 with the samples of :class:`eoxai.tiles.TileDataset`.
 
 Memory is bounded by ``memory_mb`` (the declaration's ``collection.memory_mb``, which a profile
-overrides per stack): when the decoded, normalised tiles' scenes of a split fit in it they are kept
-after their first read; otherwise every tile is read through a rasterio window of its own files
-and nothing grows with the dataset (a few open file handles per worker, at most
-:data:`MAX_OPEN_FILES`). File handles are opened in the process that reads (DataLoader workers
-each open their own).
+overrides per stack): when the decoded, normalised scenes of a split fit in it they are kept after
+their first read. Otherwise nothing grows with the dataset: with ``cache_dir`` (the declaration's
+``collection.cache_dir``) each scene is decoded once into ``<cache_dir>/<stack>/<scene>.{image,label}.npy``
+(rewritten when a source file is newer) and tiles are sliced from memory maps of those files (the
+operating system pages them in and out); without it every tile is read through rasterio windows
+of its own files (at most :data:`MAX_OPEN_FILES` open handles per process). Handles and maps are
+opened in the process that reads (DataLoader workers each open their own).
 
 How a training engine uses it (the counterpart of ``eoxai.train.run_datasets``)::
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,7 +38,7 @@ from eoxai.errors import EmptyTileError, InputError, ModalityError
 
 IGNORE_INDEX = -1
 #: open raster handles a reader keeps per process (the oldest is closed first)
-MAX_OPEN_FILES = 64
+MAX_OPEN_FILES = 256
 
 
 def _split_name(split: str) -> str:
@@ -80,7 +83,7 @@ class SceneTileDataset(Dataset):
 
     def __init__(self, collection: SceneCollection, split: str, tile_size: int, stride: int | None = None,
                  modalities: Sequence[str] | None = None, fill_value: float = 0.0,
-                 memory_mb: float | None = None) -> None:
+                 memory_mb: float | None = None, cache_dir: str | Path | None = None) -> None:
         decl = collection.declaration
         self.collection = collection
         self.split_name = _split_name(split)
@@ -98,6 +101,11 @@ class SceneTileDataset(Dataset):
         need = sum(collection.shapes[s.name][0] * collection.shapes[s.name][1] for s in self.scenes) * per_pixel
         #: whole decoded scenes are kept only when the split fits in the memory budget
         self.keep_scenes = need <= budget * 2**20
+        cache = cache_dir if cache_dir is not None else (decl.collection.cache_dir if decl.collection else None)
+        #: decoded scenes written once as .npy files and read as memory maps (when they do not fit in memory)
+        self.cache_dir = Path(cache) if cache is not None and not self.keep_scenes else None
+        self.cache_dir_writes = 0
+        self._maps: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._handles: OrderedDict[str, Any] = OrderedDict()
         self._scenes: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._pid = os.getpid()
@@ -121,11 +129,12 @@ class SceneTileDataset(Dataset):
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_handles"] = OrderedDict()  # rasterio handles stay in the process that opened them
+        state["_maps"] = {}
         return state
 
     def _handle(self, path: Any) -> Any:
         if os.getpid() != self._pid:  # a forked worker: never reuse the parent's GDAL handles
-            self._handles, self._pid = OrderedDict(), os.getpid()
+            self._handles, self._maps, self._pid = OrderedDict(), {}, os.getpid()
         key = str(path)
         if key in self._handles:
             self._handles.move_to_end(key)
@@ -147,20 +156,60 @@ class SceneTileDataset(Dataset):
                                                        f"label {s.files[key]}")
         return scale_window(raw, self.collection.declaration.modalities[key], ds.nodata)
 
-    def read_window(self, scene: int, r: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Normalised image ``(C, h, w)`` float32 (NaN kept) and mask ``(h, w)`` int64 of one window."""
+    def _raw_window(self, scene: int, r: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """All bands ``(C_all, h, w)`` float32 in declared units (NaN no data) and labels ``(h, w)`` int64."""
+        if self.cache_dir is not None:
+            image, label = self._cached(scene)
+            return np.asarray(image[:, r:r + h, c:c + w]), np.asarray(label[r:r + h, c:c + w], dtype=np.int64)
         decl = self.collection.declaration
         image = np.concatenate([self._read(m, scene, r, c, h, w) for m in decl.modalities], axis=0)
+        return image, self._read("label", scene, r, c, h, w)
+
+    def _cached(self, scene: int) -> tuple[np.ndarray, np.ndarray]:
+        """The scene's decoded arrays as memory maps of ``cache_dir`` files, written on first use."""
+        if scene not in self._maps:
+            s = self.scenes[scene]
+            base = self.cache_dir / self.collection.name / s.name.replace("/", "__")  # type: ignore[operator]
+            paths = (base.with_suffix(".image.npy"), base.with_suffix(".label.npy"))
+            newest = max(f.stat().st_mtime for f in s.files.values())
+            if not all(p.is_file() and p.stat().st_mtime >= newest for p in paths):
+                self.cache_dir_writes += 1
+                h, w = self.collection.shapes[s.name]
+                cache_dir, self.cache_dir = self.cache_dir, None
+                try:
+                    arrays = self._raw_window(scene, 0, 0, h, w)
+                finally:
+                    self.cache_dir = cache_dir
+                base.parent.mkdir(parents=True, exist_ok=True)
+                for path, array in zip(paths, (arrays[0], arrays[1].astype(np.int16)), strict=True):
+                    part = path.with_name(path.name + f".{os.getpid()}.part")
+                    with part.open("wb") as fh:
+                        np.save(fh, array)
+                    part.replace(path)
+            self._maps[scene] = (np.load(paths[0], mmap_mode="r"), np.load(paths[1], mmap_mode="r"))
+        return self._maps[scene]
+
+    def _finish(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         image = ((image - self._mean) / self._std)[self.band_index]
-        mask = self._read("label", scene, r, c, h, w)
+        mask = mask.copy() if not mask.flags.writeable else mask
         mask[~np.isfinite(image).all(axis=0)] = IGNORE_INDEX
         return np.nan_to_num(image, nan=self.fill_value).astype(np.float32, copy=False), mask
+
+    def read_window(self, scene: int, r: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Normalised image ``(C, h, w)`` float32 (no data filled) and mask ``(h, w)`` int64 of one window."""
+        return self._finish(*self._raw_window(scene, r, c, h, w))
 
     def _scene(self, scene: int) -> tuple[np.ndarray, np.ndarray]:
         if scene not in self._scenes:
             h, w = self.collection.shapes[self.scenes[scene].name]
             self._scenes[scene] = self.read_window(scene, 0, 0, h, w)
         return self._scenes[scene]
+
+    def preload(self) -> None:
+        """Decode every scene of the split now (only when ``keep_scenes``: they fit in the budget)."""
+        if self.keep_scenes:
+            for i in range(len(self.scenes)):
+                self._scene(i)
 
     def __len__(self) -> int:
         return len(self.origins)
