@@ -137,7 +137,7 @@ def test_streamed_tiles_equal_the_tiles_of_the_whole_scene_in_memory(minis, tmp_
         assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
         assert torch.equal(a["image"], c["image"]) and torch.equal(a["mask"], c["mask"])
     assert cached.cache_dir_writes == len(cached.scenes)
-    assert len(list((tmp_path / col.name).glob("*.npy"))) == 2 * len(cached.scenes)
+    assert len(list((tmp_path / col.name / cached.cache_key()).glob("*.npy"))) == 2 * len(cached.scenes)
     again = SceneTileDataset(col, "test", 64, memory_mb=0, cache_dir=tmp_path)
     assert torch.equal(again[0]["image"], disk[0]["image"]) and again.cache_dir_writes == 0  # written once
     scene, r, c = disk.origins[-1]

@@ -4,9 +4,10 @@ with the samples of :class:`eoxai.tiles.TileDataset`.
 Memory is bounded by ``memory_mb`` (the declaration's ``collection.memory_mb``, which a profile
 overrides per stack): when the decoded, normalised scenes of a split fit in it they are kept after
 their first read. Otherwise nothing grows with the dataset: with ``cache_dir`` (the declaration's
-``collection.cache_dir``) each scene is decoded once into ``<cache_dir>/<stack>/<scene>.{image,label}.npy``
-(rewritten when a source file is newer) and tiles are sliced from memory maps of those files (the
-operating system pages them in and out); without it every tile is read through rasterio windows
+``collection.cache_dir``) each scene is decoded and normalised once into
+``<cache_dir>/<stack>/<key>/<scene>.{image,mask}.npy`` (``key``: a hash of the training statistics,
+the selected bands and the fill value; rewritten when a source file is newer) and tiles are sliced
+from memory maps of those files (the operating system pages them in and out); without it every tile is read through rasterio windows
 of its own files (at most :data:`MAX_OPEN_FILES` open handles per process). Handles and maps are
 opened in the process that reads (DataLoader workers each open their own).
 
@@ -158,30 +159,31 @@ class SceneTileDataset(Dataset):
 
     def _raw_window(self, scene: int, r: int, c: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         """All bands ``(C_all, h, w)`` float32 in declared units (NaN no data) and labels ``(h, w)`` int64."""
-        if self.cache_dir is not None:
-            image, label = self._cached(scene)
-            return np.asarray(image[:, r:r + h, c:c + w]), np.asarray(label[r:r + h, c:c + w], dtype=np.int64)
         decl = self.collection.declaration
         image = np.concatenate([self._read(m, scene, r, c, h, w) for m in decl.modalities], axis=0)
         return image, self._read("label", scene, r, c, h, w)
 
+    def cache_key(self) -> str:
+        """What the cached arrays depend on besides the scene files: statistics, bands, fill value."""
+        import hashlib
+
+        h = hashlib.sha256(self._mean.tobytes() + self._std.tobytes() + repr((self.bands, self.fill_value)).encode())
+        return h.hexdigest()[:16]
+
     def _cached(self, scene: int) -> tuple[np.ndarray, np.ndarray]:
-        """The scene's decoded arrays as memory maps of ``cache_dir`` files, written on first use."""
+        """The scene's finished image and mask as memory maps of ``cache_dir`` files, written on first use."""
         if scene not in self._maps:
             s = self.scenes[scene]
-            base = self.cache_dir / self.collection.name / s.name.replace("/", "__")  # type: ignore[operator]
-            paths = (base.with_suffix(".image.npy"), base.with_suffix(".label.npy"))
+            folder = self.cache_dir / self.collection.name / self.cache_key()  # type: ignore[operator]
+            base = folder / s.name.replace("/", "__")
+            paths = (base.with_name(base.name + ".image.npy"), base.with_name(base.name + ".mask.npy"))
             newest = max(f.stat().st_mtime for f in s.files.values())
             if not all(p.is_file() and p.stat().st_mtime >= newest for p in paths):
                 self.cache_dir_writes += 1
                 h, w = self.collection.shapes[s.name]
-                cache_dir, self.cache_dir = self.cache_dir, None
-                try:
-                    arrays = self._raw_window(scene, 0, 0, h, w)
-                finally:
-                    self.cache_dir = cache_dir
-                base.parent.mkdir(parents=True, exist_ok=True)
-                for path, array in zip(paths, (arrays[0], arrays[1].astype(np.int16)), strict=True):
+                image, mask = self.read_window(scene, 0, 0, h, w)
+                folder.mkdir(parents=True, exist_ok=True)
+                for path, array in zip(paths, (image, mask.astype(np.int16)), strict=True):
                     part = path.with_name(path.name + f".{os.getpid()}.part")
                     with part.open("wb") as fh:
                         np.save(fh, array)
@@ -191,7 +193,6 @@ class SceneTileDataset(Dataset):
 
     def _finish(self, image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         image = ((image - self._mean) / self._std)[self.band_index]
-        mask = mask.copy() if not mask.flags.writeable else mask
         mask[~np.isfinite(image).all(axis=0)] = IGNORE_INDEX
         return np.nan_to_num(image, nan=self.fill_value).astype(np.float32, copy=False), mask
 
@@ -217,9 +218,9 @@ class SceneTileDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         scene, r, c = self.origins[index]
         t = self.tile_size
-        if self.keep_scenes:
-            image, mask = self._scene(scene)
-            image, mask = image[:, r:r + t, c:c + t].copy(), mask[r:r + t, c:c + t].copy()
+        if self.keep_scenes or self.cache_dir is not None:
+            image, mask = self._scene(scene) if self.keep_scenes else self._cached(scene)
+            image, mask = np.array(image[:, r:r + t, c:c + t]), mask[r:r + t, c:c + t].astype(np.int64)
         else:
             image, mask = self.read_window(scene, r, c, t, t)
         return {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask),
