@@ -1,7 +1,7 @@
 """Streaming throughput and peak memory of a scene collection (issue 18).
 
-    python benchmarks/streaming.py                       # 50 scenes, tiles 64, workers 0 and 2
-    python benchmarks/streaming.py --scenes 50 --tile 64 --workers 0 2 --epochs 5
+    python benchmarks/streaming.py                       # 50 scenes, tiles 64, direct, workers 0 and 2
+    python benchmarks/streaming.py --scenes 50 --tile 64 --workers -1 0 2 --epochs 5
 
 Builds a collection of ``--scenes`` scenes the way the tests do (:mod:`eoxai.data.miniature`: the
 shipped real Sen1Floods11 chip cropped into 128 px scenes in the dataset's own layout, with its
@@ -33,6 +33,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -55,9 +56,16 @@ def collection(root: Path, scenes: int, tile: int):
 
 
 def timed_pass(ds: SceneTileDataset, batch: int, workers: int, epochs: int) -> float:
-    """Tiles/s over ``epochs`` passes of a shuffled DataLoader with ``workers`` processes."""
-    loader = tile_loader(ds, batch, shuffle=True, seed=0, workers=workers)
+    """Tiles/s over ``epochs`` passes of a shuffled DataLoader with ``workers`` processes; ``workers``
+    -1: indexing the dataset directly in a shuffled order (the reading alone, no DataLoader)."""
     n, start = 0, time.perf_counter()
+    if workers < 0:
+        for epoch in range(epochs):
+            for i in np.random.default_rng(epoch).permutation(len(ds)):
+                ds[int(i)]
+                n += 1
+        return n / (time.perf_counter() - start)
+    loader = tile_loader(ds, batch, shuffle=True, seed=0, workers=workers)
     for _ in range(epochs):
         for b in loader:
             n += b["image"].shape[0]
@@ -83,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, default=64)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--epochs", type=int, default=5)
-    ap.add_argument("--workers", type=int, nargs="+", default=[0, 2])
+    ap.add_argument("--workers", type=int, nargs="+", default=[-1, 0, 2],
+                    help="DataLoader workers; -1: index the dataset directly (no DataLoader)")
     ap.add_argument("--repeats", type=int, default=3, help="timed passes per way (the best is kept)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks/output/streaming.csv"))
     a = ap.parse_args(argv)
