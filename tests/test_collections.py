@@ -218,3 +218,26 @@ def test_the_single_scene_stacks_of_smoke_and_quick_are_no_collections():
         cfg = load_profile(profile, ROOT / "config")
         for name, decl in cfg["stacks"].items():
             assert not validate_declaration(name, decl).is_collection, (profile, name)
+
+
+def test_rule_inputs_of_a_collection_are_its_split_files_and_every_scene_file(minis, tmp_path):
+    from eoxai.data.stack import declared_inputs
+
+    decl = miniature_declaration("sen1floods11")
+    files = declared_inputs(decl, minis)
+    folder = minis / decl.folder
+    assert files[:3] == [folder / f"splits/flood_handlabeled/flood_{s}_data.csv" for s in ("train", "valid", "test")]
+    assert len([f for f in files if f.suffix == ".tif"]) == 3 * 10 and all(f.is_file() for f in files)
+    # not downloaded yet: the folder itself is a missing input that names the dataset
+    assert declared_inputs(miniature_declaration("whu_opt_sar"), tmp_path) == [tmp_path / "whu_opt_sar"]
+
+
+def test_stacks_open_a_collection_and_refuse_to_read_it_as_one_scene(minis):
+    from eoxai.errors import ConfigError
+    from eoxai.stacks import load_stack, open_scenes
+
+    decl = miniature_declaration("mapinwild")
+    col = open_scenes(decl, minis)
+    assert col.bands[:2] == ["s1.VV", "s1.VH"] and len(col.band_statistics()) == 12
+    with pytest.raises(ConfigError, match="collection of scenes"):
+        load_stack(decl, minis)

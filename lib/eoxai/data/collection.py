@@ -126,6 +126,22 @@ def discover_scenes(decl: StackDeclaration, root: str | Path) -> list[Scene]:
     return sorted(scenes, key=lambda s: s.name)
 
 
+def collection_inputs(decl: StackDeclaration, root: str | Path) -> list[Path]:
+    """The files a collection reads: its split files, then every file of every scene found.
+
+    A missing folder, or one holding no file of the declared layout, gives the folder itself (a
+    missing input that names the dataset) besides the split files.
+    """
+    folder = Path(root) / decl.folder
+    split = decl.collection.split if decl.collection else None
+    files = [folder / f for f in dict.fromkeys(split.files.values())] if split else []
+    try:
+        scenes = discover_scenes(decl, root)
+    except (DatasetNotFoundError, LayoutError):
+        return [*files, folder] if not folder.is_dir() else files or [folder]
+    return [*files, *(f for s in scenes for f in s.files.values())]
+
+
 # --- split ----------------------------------------------------------------------------------
 
 
