@@ -36,6 +36,7 @@ class Layout:
     files: Mapping[str, tuple[str, Sequence[int] | None]]
     label_codes: Mapping[int, int]
     split: str  # "lists" (one csv per split), "table" (one csv, a column per split), "field", "none"
+    numbered: bool = False  # scenes named 00001, 00002, ... (image ids) instead of <source chip>r<row>c<col>
 
 
 LAYOUTS: dict[str, Layout] = {
@@ -47,12 +48,12 @@ LAYOUTS: dict[str, Layout] = {
                            "lbl/{chip}.tif": ("label", None)}, {-1: 0, 0: 10, 1: 40}, "none"),
     # Ekim et al. 2023 / torchgeo MapInWild: s1/, s2_summer/, mask/ by image id, split_IDs.csv
     "mapinwild": Layout({"s1/{chip}.tif": ("s1", None), "s2_summer/{chip}.tif": ("s2", [1, 2, 3, 4, 5, 6, 7, 8, 11, 12]),
-                         "mask/{chip}.tif": ("label", None)}, {-1: 255, 0: 0, 1: 1}, "table"),
+                         "mask/{chip}.tif": ("label", None)}, {-1: 255, 0: 0, 1: 1}, "table", numbered=True),
     # Schmitt et al. 2019 / Robinson et al. 2021: ROIs0000_{validation,test}/{s1,s2,dfc}_0/..._p{n}.tif
     "dfc2020": Layout({"ROIs0000_{group}/s1_0/ROIs0000_{group}_s1_0_p{chip}.tif": ("s1", None),
                        "ROIs0000_{group}/s2_0/ROIs0000_{group}_s2_0_p{chip}.tif": ("s2", None),
                        "ROIs0000_{group}/dfc_0/ROIs0000_{group}_dfc_0_p{chip}.tif": ("label", None)},
-                      {-1: 0, 0: 1, 1: 10}, "field"),
+                      {-1: 0, 0: 1, 1: 10}, "field", numbered=True),
 }
 
 
@@ -97,7 +98,7 @@ def build_miniature(dataset: str, source_dir: str | Path, dest: str | Path, *, n
             arrays[key], profiles[key] = ds.read(), ds.profile
     h, w = arrays["label"].shape[1:]
     offsets = crop_offsets(h, w, size, n_scenes)
-    chips = [f"{i + 1:05d}" if dataset in ("mapinwild", "dfc2020") else f"{SOURCE_CHIP}r{r}c{c}"
+    chips = [f"{i + 1:05d}" if layout.numbered else f"{SOURCE_CHIP}r{r}c{c}"
              for i, (r, c) in enumerate(offsets)]
     splits = assign_splits(chips)
     written: list[Path] = []
