@@ -18,7 +18,7 @@ from eoxai.data.download import REGISTRY
 from eoxai.data.collection import RunningMoments, open_collection, pattern_regex
 from eoxai.data.miniature import build_miniature
 from eoxai.data.streaming import SceneTileDataset, collection_datasets, tile_loader
-from eoxai.errors import ClassAbsentError, GridMismatchError, LayoutError, SceneNotFoundError
+from eoxai.errors import BandCountError, ClassAbsentError, GridMismatchError, LayoutError, SceneNotFoundError
 from tests.conftest import ROOT
 
 SAMPLE = ROOT / "data" / "sen1floods11_sample"
@@ -241,3 +241,23 @@ def test_stacks_open_a_collection_and_refuse_to_read_it_as_one_scene(minis):
     assert col.bands[:2] == ["s1.VV", "s1.VH"] and len(col.band_statistics()) == 12
     with pytest.raises(ConfigError, match="collection of scenes"):
         load_stack(decl, minis)
+
+
+def test_a_model_of_the_paper_runs_trains_a_step_on_streamed_tiles(minis):
+    """Smoke size of the paper code path: collection -> streamed tiles -> MiT model -> loss -> step."""
+    from eoxai.models import build_model
+
+    torch.manual_seed(0)
+    col = open_collection(miniature_declaration("dfc2020"), minis)
+    train, _, bands = collection_datasets(col, 64, modalities=["s1", "s2"], max_train_tiles=4)
+    assert len(train) == 4
+    model = build_model("manet_mit", bands, train.class_names, size="b0")
+    batch = next(iter(tile_loader(train, 4, shuffle=True, seed=0, workers=0)))
+    train.check_batch(batch["image"])
+    with pytest.raises(BandCountError):
+        train.check_batch(batch["image"][:, :3])
+    logits = model(batch["image"])
+    assert logits.shape == (4, len(train.class_names), 64, 64)
+    loss = torch.nn.functional.cross_entropy(logits, batch["mask"], ignore_index=-1)
+    loss.backward()
+    assert torch.isfinite(loss) and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())

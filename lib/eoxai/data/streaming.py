@@ -35,7 +35,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from eoxai.data.collection import SPLITS, SceneCollection, encode_window, label_lookup, open_dataset, scale_window
-from eoxai.errors import EmptyTileError, InputError, ModalityError
+from eoxai.errors import BandCountError, EmptyTileError, InputError, ModalityError
 
 IGNORE_INDEX = -1
 #: open raster handles a reader keeps per process (the oldest is closed first)
@@ -231,6 +231,11 @@ class SceneTileDataset(Dataset):
     @property
     def in_channels(self) -> int:
         return len(self.bands)
+
+    def check_batch(self, image: torch.Tensor) -> None:
+        """Raise :class:`BandCountError` if ``image`` ``(B, C, H, W)`` has another band count."""
+        if image.ndim != 4 or image.shape[1] != self.in_channels:
+            raise BandCountError(f"batch of shape {tuple(image.shape)}; this dataset has {self.in_channels} bands")
 
     def class_pixel_counts(self) -> np.ndarray:
         """Labelled pixels per class ``(K,)`` over this split's tiles (class weights, absent classes)."""
