@@ -35,12 +35,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 
-from eoxai.config import validate_declaration  # noqa: E402
+from eoxai.config import load_profile, validate_declaration  # noqa: E402
 from eoxai.data.collection import open_collection  # noqa: E402
 from eoxai.data.miniature import build_miniature  # noqa: E402
 from eoxai.data.streaming import SceneTileDataset, tile_loader  # noqa: E402
@@ -48,8 +47,9 @@ from eoxai.data.streaming import SceneTileDataset, tile_loader  # noqa: E402
 
 def collection(root: Path, scenes: int, tile: int):
     """A ``scenes``-scene Sen1Floods11-layout collection under ``root``, opened (split, statistics)."""
-    d = yaml.safe_load((ROOT / "config/stacks/sen1floods11.yaml").read_text())
+    d = {k: v for k, v in load_profile("paper", ROOT / "config")["stacks"]["sen1floods11"].items() if k != "_file"}
     d.update(chip=None, folder="sen1floods11")
+    d["collection"] = {k: v for k, v in d["collection"].items() if k != "cache_dir"}
     d["tiling"]["tile_size"] = tile
     build_miniature("sen1floods11", ROOT / "data/sen1floods11_sample", root / "sen1floods11", n_scenes=scenes)
     return open_collection(validate_declaration("sen1floods11", d), root)

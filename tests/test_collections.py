@@ -27,10 +27,18 @@ TWO_CLASSES = {"sen1floods11": None, "whu_opt_sar": ({10: "not_water", 40: "wate
                "mapinwild": ({0: "not_water", 1: "water"}, 255), "dfc2020": ({1: "not_water", 10: "water"}, 0)}
 
 
+def paper_declarations() -> dict[str, dict]:
+    """The paper profile's stacks, and the shipped declarations of the other paper datasets (mappings)."""
+    stacks = {n: yaml.safe_load((ROOT / "config" / "stacks" / f"{n}.yaml").read_text()) for n in TWO_CLASSES}
+    return {**stacks, **load_profile("paper", ROOT / "config")["stacks"]}
+
+
 def miniature_declaration(name: str, **label: object):
-    """The shipped declaration of ``name`` as a collection at test size, with the miniature's two classes."""
-    d = yaml.safe_load((ROOT / "config" / "stacks" / f"{name}.yaml").read_text())
+    """The paper declaration of ``name`` as a collection at test size, with the miniature's two classes."""
+    d = paper_declarations()[name]
     d["chip"] = None
+    d.pop("_file", None)
+    d.get("collection", {}).pop("cache_dir", None)
     d["tiling"]["tile_size"] = 64
     if TWO_CLASSES[name]:
         d["label"]["legend"], d["label"]["nodata"] = TWO_CLASSES[name]
@@ -261,3 +269,9 @@ def test_a_model_of_the_paper_runs_trains_a_step_on_streamed_tiles(minis):
     loss = torch.nn.functional.cross_entropy(logits, batch["mask"], ignore_index=-1)
     loss.backward()
     assert torch.isfinite(loss) and any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def test_single_scene_declarations_dump_as_before_collections_existed():
+    cfg = load_profile("quick", ROOT / "config")
+    for name, decl in cfg["stacks"].items():
+        assert "collection" not in validate_declaration(name, decl).model_dump()

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
 class _Strict(BaseModel):
@@ -185,6 +185,15 @@ class StackDeclaration(_Strict):
     panel: PanelDeclaration = Field(default_factory=PanelDeclaration)
     tiling: TilingDeclaration
     collection: CollectionDeclaration | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Dumped as before collections existed when it is none (the single-scene stacks' parameters
+        and records stay byte for byte the same)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("collection", 0) is None:
+            del data["collection"]
+        return data
 
     @property
     def is_collection(self) -> bool:
