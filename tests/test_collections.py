@@ -275,3 +275,33 @@ def test_single_scene_declarations_dump_as_before_collections_existed():
     cfg = load_profile("quick", ROOT / "config")
     for name, decl in cfg["stacks"].items():
         assert "collection" not in validate_declaration(name, decl).model_dump()
+
+
+def test_dry_run_with_a_miniature_collection_schedules_every_notebook_and_reads_every_scene(minis, tmp_path):
+    """A profile whose Sen1Floods11 stack is the miniature collection (the paper profile's
+    declaration with chip: null; the other stacks the shipped samples): Snakemake's dry run."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for entry in (ROOT / "data").iterdir():
+        (data / entry.name).symlink_to(entry)
+    (data / "sen1floods11").symlink_to(minis / "sen1floods11")
+    stack = {k: v for k, v in load_profile("paper", ROOT / "config")["stacks"]["sen1floods11"].items() if k != "_file"}
+    stack.update(chip=None, folder="sen1floods11", tiling={**stack["tiling"], "tile_size": 64})
+    profile = tmp_path / "collection.yaml"
+    profile.write_text(yaml.safe_dump({
+        "extends": str(ROOT / "config" / "quick.yaml"), "profile": "collection", "data_dir": str(data),
+        "results_dir": str(tmp_path / "results"),
+        "stacks": {"sen1floods11": stack, "eolearn": {"declaration": str(ROOT / "config/stacks/eolearn.yaml")}}}))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(profile)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    scheduled = load_profile(profile)["notebooks"]
+    assert len(scheduled) >= 10
+    for nb in scheduled:
+        assert f"/notebooks/{nb}" in out.stdout, f"no job runs {nb}"
+    fusion = out.stdout.split("rule fusion:", 1)[1].split("output:", 1)[0]
+    scene_files = {p.name for p in (minis / "sen1floods11").rglob("*") if p.suffix in (".tif", ".csv")}
+    assert scene_files and all(name in fusion for name in scene_files)
