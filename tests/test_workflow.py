@@ -168,8 +168,8 @@ def test_no_rule_file_spells_the_results_layout():
 
 def test_targets_do_not_depend_on_include_order(tmp_path):
     """The same jobs when the bookkeeping rules come first and the stage files in reverse order."""
-    stage_files = ["fusion", "training", "gradcam", "shap", "hyperspectral", "scene"]
-    assert sorted(p.stem for p in RULE_FILES.glob("*.smk")) == sorted([*stage_files, "common", "provenance"])
+    stage_files = sorted(p.stem for p in RULE_FILES.glob("*.smk") if p.stem not in ("common", "provenance"))
+    assert {"fusion", "training", "gradcam", "shap", "hyperspectral", "scene"} <= set(stage_files)
     reordered = tmp_path / "Snakefile.reordered"
     reordered.write_text("".join(f"include: {str(RULE_FILES / (name + '.smk'))!r}\n"
                                  for name in ["common", "provenance", *reversed(stage_files)]))

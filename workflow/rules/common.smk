@@ -21,7 +21,7 @@ from snakemake.io import apply_wildcards
 from eoxai import layout
 from eoxai.config import load_profile, stack_declarations
 from eoxai.data.stack import declared_inputs
-from eoxai.errors import ConfigError
+from eoxai.errors import ConfigError, WorkflowError
 from eoxai.reference import reference_checkpoint
 
 # `--configfile my.yaml` names the profile file itself; otherwise `--config profile=NAME`
@@ -193,6 +193,10 @@ def notebook_jobs():
         if not {"nb", "record"} <= names or Path(str(rule.input.nb)).stem not in NB:
             continue
         wildcards = sorted(rule.wildcard_names)
+        unknown = [w for w in wildcards if w not in JOB_WILDCARDS]
+        if unknown:
+            raise WorkflowError(f"notebook rule {rule.name} is split by {unknown}: give their values in "
+                                "JOB_WILDCARDS (workflow/rules/common.smk)")
         for values in itertools.product(*(JOB_WILDCARDS[w] for w in wildcards)):
             jobs.append((rule, dict(zip(wildcards, values))))
     return jobs
