@@ -43,8 +43,8 @@ def test_every_shell_command_quotes_the_results_dir(profile, tmp_path):
                     f"results_dir={results}")
     assert out.returncode == 0, out.stderr[-3000:]
     commands = [line.split("Shell command: ", 1)[1] for line in out.stdout.splitlines() if "Shell command: " in line]
-    commands = [c for c in commands if c != "None"]  # rules `all` and `provenance_record` (run:) have none
-    assert len(commands) >= 12  # every notebook rule, the patch-size cells and the manifest
+    commands = [c for c in commands if c != "None"]  # rule `all` has no command
+    assert len(commands) >= 24  # every notebook rule and its record, the patch-size cells and the manifest
     for cmd in commands:
         tokens = shlex.split(cmd)  # POSIX shell word splitting, without running anything
         assert not any("$(" in t or "`" in t for t in tokens if str(results) not in t), cmd
@@ -79,6 +79,9 @@ def test_no_unquoted_interpolation_in_the_workflow_source():
     files = [ROOT / "Snakefile", *sorted((ROOT / "workflow" / "rules").glob("*.smk"))]
     checked = 0
     for f in files:
+        # every rule is a quoted shell command: a `run:` rule got the hostile folder's `$(...)` expanded
+        # by a shell in Snakemake 9.27 (its inputs were looked up under the expanded name)
+        assert not re.search(r"^\s+run:", f.read_text(), re.M), f"{f.name}: a rule with run:"
         for line in _command_text(f.read_text()):
             is_f = line.startswith("f\"")
             body = re.sub(r"\{\{threads\}\}" if is_f else r"\{threads\}", "", line)

@@ -104,6 +104,10 @@ def test_the_record_takes_its_wall_time_from_the_snakemake_benchmark(tmp_path, m
                                                                      if k != "wall_time_s"}
     assert json.loads((tmp_path / "out/prov/r1.json").read_text()) == done
     assert build_manifest(["out/prov/r1.json"], results_dir="out")["jobs"]["r1"]["wall_time_s"] == 12.346
+    from eoxai.provenance import main
+
+    assert main(["--complete", "logs/r1.record.json", "r1.tsv", "--out", "out/prov/r3.json"]) == 0
+    assert json.loads((tmp_path / "out/prov/r3.json").read_text()) == done  # the rule's command line
     (tmp_path / "bad.tsv").write_text("not a benchmark\n")
     with pytest.raises(WorkflowError, match="not a Snakemake benchmark file"):
         complete_record("logs/r1.record.json", "bad.tsv", "out/prov/r2.json")

@@ -166,6 +166,32 @@ def test_no_rule_file_spells_the_results_layout():
             assert not spelled.search(code), f"{f.name}:{n} spells a results path: {line.strip()}"
 
 
+def test_the_workflow_shadows_no_name_of_snakemake():
+    """Snakefiles run in snakemake.workflow's namespace: a global of ours named like one of its own
+    (e.g. an imported `WorkflowError`) would replace it for Snakemake itself."""
+    import re
+
+    import snakemake.api  # noqa: F401 - imports snakemake.workflow in its proper order
+    import snakemake.workflow
+
+    theirs = {n for n, v in vars(snakemake.workflow).items() if not n.startswith("__")}
+    for f in [ROOT / "Snakefile", *sorted(RULE_FILES.glob("*.smk"))]:
+        text = f.read_text()
+        ours = set(re.findall(r"^def (\w+)", text, re.M)) | set(re.findall(r"^(\w+)\s*=", text, re.M))
+        for names in re.findall(r"^from [\w.]+ import (.+)$", text, re.M):
+            ours |= {n.strip().split(" as ")[-1] for n in names.split(",")}
+        clash = sorted(n for n in ours & theirs if vars(snakemake.workflow)[n] is not _resolve(f, n))
+        assert clash == [], f"{f.name} replaces Snakemake's {clash}"
+
+
+def _resolve(snakefile: Path, name: str) -> object:
+    """What ``name`` is bound to where the same object is harmless (pathlib.Path, sys)."""
+    import pathlib
+    import sys as _sys
+
+    return {"Path": pathlib.Path, "sys": _sys}.get(name)
+
+
 def test_targets_do_not_depend_on_include_order(tmp_path):
     """The same jobs when the bookkeeping rules come first and the stage files in reverse order."""
     stage_files = sorted(p.stem for p in RULE_FILES.glob("*.smk") if p.stem not in ("common", "provenance"))

@@ -324,14 +324,24 @@ def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``eoxai-manifest --out results/manifest.json --results-dir results RECORD.json ...``"""
+    """``python -m eoxai.provenance --out results/manifest.json --results-dir results RECORD.json ...`` (the
+    manifest) or ``python -m eoxai.provenance --complete PENDING.json BENCHMARK.tsv --out RECORD.json`` (a
+    job's record with the wall time of its benchmark)."""
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("records", nargs="+")
+    ap.add_argument("records", nargs="*")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--results-dir", required=True)
+    ap.add_argument("--complete", nargs=2, metavar=("PENDING", "BENCHMARK"),
+                    help="write the record PENDING with the wall time of the Snakemake BENCHMARK file to --out")
+    ap.add_argument("--results-dir")
     ap.add_argument("--profile")
     ap.add_argument("--seed", type=int)
     a = ap.parse_args(argv)
+    if a.complete:
+        record = complete_record(*a.complete, a.out)
+        print(f"{a.out}: wall time {record['wall_time_s']} s from {a.complete[1]}")
+        return 0
+    if not a.records or not a.results_dir:
+        ap.error("the manifest needs --results-dir and at least one record")
     manifest = build_manifest(a.records, results_dir=a.results_dir, profile=a.profile, seed=a.seed)
     Path(a.out).write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"manifest: {len(manifest['files'])} files from {len(manifest['jobs'])} jobs -> {a.out}")

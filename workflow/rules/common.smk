@@ -21,7 +21,9 @@ from snakemake.io import apply_wildcards
 from eoxai import layout
 from eoxai.config import load_profile, stack_declarations
 from eoxai.data.stack import declared_inputs
-from eoxai.errors import ConfigError, WorkflowError
+# the lib's error family under its module name: a rule file runs in snakemake.workflow's namespace,
+# where a bare `WorkflowError` would replace Snakemake's own
+from eoxai import errors as eoxai_errors
 from eoxai.reference import reference_checkpoint
 
 # `--configfile my.yaml` names the profile file itself; otherwise `--config profile=NAME`
@@ -195,7 +197,7 @@ def notebook_jobs():
         wildcards = sorted(rule.wildcard_names)
         unknown = [w for w in wildcards if w not in JOB_WILDCARDS]
         if unknown:
-            raise WorkflowError(f"notebook rule {rule.name} is split by {unknown}: give their values in "
+            raise eoxai_errors.WorkflowError(f"notebook rule {rule.name} is split by {unknown}: give their values in "
                                 "JOB_WILDCARDS (workflow/rules/common.smk)")
         for values in itertools.product(*(JOB_WILDCARDS[w] for w in wildcards)):
             jobs.append((rule, dict(zip(wildcards, values))))

@@ -3,8 +3,6 @@
 # the DAG is built (common.smk: job_records), so this file may be included before or after the
 # notebooks' rule files.
 
-from eoxai.provenance import complete_record
-
 
 localrules:
     manifest,
@@ -21,9 +19,9 @@ rule provenance_record:
         job_log("{job}.provenance"),
     wildcard_constraints:
         job=r"[A-Za-z0-9_]+",
-    run:
-        done = complete_record(input.pending, input.benchmark, output[0])
-        Path(log[0]).write_text(f"{output[0]}: wall time {done['wall_time_s']} s from {input.benchmark}\n")
+    shell:
+        f"{q(PY)} -m eoxai.provenance --complete {{input.pending:q}} {{input.benchmark:q}} --out {{output:q}} "
+        "> {log:q} 2>&1"
 
 
 rule manifest:

@@ -10,7 +10,7 @@ TRAIN_STACKS = list(TRAIN_RUNS)
 
 _missing = [s for s in REFERENCE_MODELS if s not in TRAIN_STACKS]
 if _missing or not set(reference_models(FUSED_STACKS)) <= set(training_checkpoints([REFERENCE_SEED])):
-    raise ConfigError(f"02_training.runs must train manet_mit on 'all' for every fused stack (the reference "
+    raise eoxai_errors.ConfigError(f"02_training.runs must train manet_mit on 'all' for every fused stack (the reference "
                       f"models the explanation notebooks explain); missing stacks {_missing}")
 
 
