@@ -47,6 +47,9 @@ HEARTBEAT_S = 30.0
 BAR_EVERY_S = 10.0
 #: lines of one cell output echoed to the console (the executed notebook keeps them all)
 MAX_LINES = 3
+#: papermill log lines not echoed: cell ends, display reprs, and the working directory (an absolute
+#: path of this machine, always the project root; the echo goes to the job's log under <results>/logs/)
+_SILENT = ("Ending Cell ", "<IPython.core.display", "Working directory: ")
 #: notebook-level papermill metadata that measures the run (dropped; the record keeps the benchmark's wall time)
 _RUN_KEYS = ("start_time", "end_time", "duration")
 
@@ -137,7 +140,7 @@ def stabilise_file(path: str | Path) -> None:
 class Progress(logging.Handler):
     """Echo a running notebook to ``stream``: each cell start (``label: cell k/N, t s``), its
     output lines, progress bars at most every :data:`BAR_EVERY_S`, and a heartbeat line when
-    nothing was printed for ``heartbeat_s`` seconds."""
+    nothing was printed for ``heartbeat_s`` seconds; never the working directory (:data:`_SILENT`)."""
 
     def __init__(self, label: str, n_cells: int, stream: TextIO | None = None, heartbeat_s: float = HEARTBEAT_S):
         super().__init__(logging.INFO)
@@ -170,7 +173,7 @@ class Progress(logging.Handler):
             if now - self.last_bar < BAR_EVERY_S:
                 return
             self.last_bar = now
-        if msg.startswith("Ending Cell ") or msg.startswith("<IPython.core.display"):
+        if msg.startswith(_SILENT):
             return
         lines = [line.rstrip() for line in final_text(msg).splitlines() if line.strip()]
         for line in lines[:MAX_LINES]:
