@@ -43,7 +43,8 @@ def time_fusion(repeats: int) -> list[tuple[str, float, float]]:
 
 
 def time_smoke_dag(cores: int) -> tuple[float, dict[str, float]]:
-    """Wall time of the whole smoke DAG, and each notebook job's own wall time (from the manifest)."""
+    """Wall time of the whole smoke DAG, and each notebook job's own wall time (from the manifest, which
+    takes it from Snakemake's benchmark of the job)."""
     import json
 
     with tempfile.TemporaryDirectory() as tmp:

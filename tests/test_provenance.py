@@ -6,7 +6,14 @@ import json
 import subprocess
 
 from eoxai.checksums import sha256_file
-from eoxai.provenance import build_manifest, git_state, package_versions, write_record
+import pytest
+
+from eoxai.errors import WorkflowError
+from eoxai.provenance import benchmark_wall_time, build_manifest, complete_record, git_state, package_versions, write_record
+
+#: a benchmark file as Snakemake 9 writes it (header + one line per run)
+BENCHMARK = ("s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+             "12.3456\t0:00:12\t4.70\t7.11\t0.41\t0.72\t0.00\t0.00\t0.00\t0.00\n")
 
 
 def test_record_and_manifest(tmp_path, monkeypatch):
@@ -80,6 +87,30 @@ def test_lock_description_names_packages_that_differ_from_the_lock(tmp_path):
     assert desc["differs"]["numpy"]["locked"] == "0.0.1" and desc["differs"]["numpy"]["installed"]
     assert desc["differs"]["not-installed-pkg"] == {"locked": "1.0", "installed": None}
     assert lock_description(tmp_path / "missing")["sha256"] is None
+
+
+def test_the_record_takes_its_wall_time_from_the_snakemake_benchmark(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "t.csv").write_text("x\n3\n")
+    pending = write_record("logs/r1.record.json", rule="r1", notebook="nb.ipynb", parameters={"results_dir": "out"},
+                           inputs=[], outputs=["out/t.csv"])
+    assert pending["wall_time_s"] is None  # the job cannot know its own wall time
+    (tmp_path / "r1.tsv").write_text(BENCHMARK)
+    assert benchmark_wall_time("r1.tsv") == 12.3456
+    done = complete_record("logs/r1.record.json", "r1.tsv", "out/prov/r1.json")
+    assert done["wall_time_s"] == 12.346
+    assert {k: v for k, v in done.items() if k != "wall_time_s"} == {k: v for k, v in pending.items()
+                                                                     if k != "wall_time_s"}
+    assert json.loads((tmp_path / "out/prov/r1.json").read_text()) == done
+    assert build_manifest(["out/prov/r1.json"], results_dir="out")["jobs"]["r1"]["wall_time_s"] == 12.346
+    from eoxai.provenance import main
+
+    assert main(["--complete", "logs/r1.record.json", "r1.tsv", "--out", "out/prov/r3.json"]) == 0
+    assert json.loads((tmp_path / "out/prov/r3.json").read_text()) == done  # the rule's command line
+    (tmp_path / "bad.tsv").write_text("not a benchmark\n")
+    with pytest.raises(WorkflowError, match="not a Snakemake benchmark file"):
+        complete_record("logs/r1.record.json", "bad.tsv", "out/prov/r2.json")
 
 
 def test_manifest_hashes_records_and_carries_the_fingerprint(tmp_path, monkeypatch):

@@ -21,6 +21,7 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.provenance`  hashes, versions, git commit and timings of every output
 - :mod:`eoxai.audit`       the reviewer audit: rerun and compare with the committed results
 - :mod:`eoxai.runner`      executes one notebook with papermill and records its provenance
+- :mod:`eoxai.layout`      where each stage writes under a results folder (the paths the Snakemake rules declare)
 - :mod:`eoxai.lock`        one writer per results folder (the Snakefile holds the lock for a run)
 - :mod:`eoxai.plots`       shared figure helpers (colour-blind-safe palettes, labels from coords)
 

@@ -12,6 +12,11 @@ merges the records of a whole run into ``manifest.json``::
 A *job* is one run of a rule, named after its record file (``02_training_seed0``): a rule with
 wildcards runs several jobs.
 
+The wall time is Snakemake's: every notebook rule declares a ``benchmark:`` file
+(:func:`eoxai.layout.benchmark_path`), which Snakemake writes once the job has ended, so the runner
+writes the record without it (:func:`write_record`, into :func:`eoxai.layout.pending_record_path`)
+and :func:`complete_record` adds the benchmark's wall time (``wall_time_s``) to make the final record.
+
 Paths are relative to the working directory the pipeline runs in (the repository root).
 
 The machine fingerprint (:func:`machine_fingerprint`) says what could move a number between two
@@ -38,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from eoxai.checksums import sha256_file
+from eoxai.errors import WorkflowError
 
 #: the locked environment (exact versions of every package; see the README, "Installation")
 LOCK_FILE = "requirements.lock"
@@ -225,9 +231,13 @@ def write_record(
     parameters: Mapping[str, Any],
     inputs: Iterable[str | Path],
     outputs: Iterable[str | Path],
-    wall_time_s: float,
+    wall_time_s: float | None = None,
 ) -> dict[str, Any]:
-    """Write one rule's provenance record (JSON) to ``path`` and return it."""
+    """Write one rule's provenance record (JSON) to ``path`` and return it.
+
+    ``wall_time_s`` is None in the record a job writes for itself (its wall time is not known
+    before the job ends); :func:`complete_record` fills it from the job's benchmark file.
+    """
     record = {
         "rule": rule,
         "notebook": notebook,
@@ -236,13 +246,36 @@ def write_record(
         "parameters": {k: _jsonable(v) for k, v in parameters.items()},
         "inputs": hash_paths(inputs),
         "outputs": hash_paths(o for o in outputs if Path(o) != Path(path)),
-        "wall_time_s": round(float(wall_time_s), 3),
+        "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
         "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "device": device_description(),
         "machine": machine_fingerprint(),
     }
+    _write_json(path, record)
+    return record
+
+
+def _write_json(path: str | Path, record: Mapping[str, Any]) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+
+
+def benchmark_wall_time(path: str | Path) -> float:
+    """The wall time in seconds (column ``s``) of a Snakemake ``benchmark:`` file (TSV, one header
+    line and one line per repetition; the first repetition is the job's run)."""
+    lines = [line.split("\t") for line in Path(path).read_text().splitlines() if line.strip()]
+    if len(lines) < 2 or "s" not in lines[0]:
+        raise WorkflowError(f"{path} is not a Snakemake benchmark file (a header with column 's' and one "
+                            "line per run); rerun the rule that wrote it")
+    return float(lines[1][lines[0].index("s")])
+
+
+def complete_record(pending: str | Path, benchmark: str | Path, path: str | Path) -> dict[str, Any]:
+    """Write the record ``pending`` (:func:`write_record`'s, written inside the job) to ``path`` with
+    ``wall_time_s`` from the job's Snakemake ``benchmark`` file (:func:`benchmark_wall_time`); return it."""
+    record = json.loads(Path(pending).read_text())
+    record["wall_time_s"] = round(benchmark_wall_time(benchmark), 3)
+    _write_json(path, record)
     return record
 
 
@@ -291,14 +324,24 @@ def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``eoxai-manifest --out results/manifest.json --results-dir results RECORD.json ...``"""
+    """``python -m eoxai.provenance --out results/manifest.json --results-dir results RECORD.json ...`` (the
+    manifest) or ``python -m eoxai.provenance --complete PENDING.json BENCHMARK.tsv --out RECORD.json`` (a
+    job's record with the wall time of its benchmark)."""
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("records", nargs="+")
+    ap.add_argument("records", nargs="*")
     ap.add_argument("--out", required=True)
-    ap.add_argument("--results-dir", required=True)
+    ap.add_argument("--complete", nargs=2, metavar=("PENDING", "BENCHMARK"),
+                    help="write the record PENDING with the wall time of the Snakemake BENCHMARK file to --out")
+    ap.add_argument("--results-dir")
     ap.add_argument("--profile")
     ap.add_argument("--seed", type=int)
     a = ap.parse_args(argv)
+    if a.complete:
+        record = complete_record(*a.complete, a.out)
+        print(f"{a.out}: wall time {record['wall_time_s']} s from {a.complete[1]}")
+        return 0
+    if not a.records or not a.results_dir:
+        ap.error("the manifest needs --results-dir and at least one record")
     manifest = build_manifest(a.records, results_dir=a.results_dir, profile=a.profile, seed=a.seed)
     Path(a.out).write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"manifest: {len(manifest['files'])} files from {len(manifest['jobs'])} jobs -> {a.out}")

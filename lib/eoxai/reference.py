@@ -20,6 +20,7 @@ from torch import nn
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
 from eoxai.explain_tiles import pick_tiles
 from eoxai.fusion import read_cube
+from eoxai.layout import cube_path
 from eoxai.tiles import TileDataset
 
 
@@ -83,7 +84,7 @@ def load_reference(
     """
     model, meta = load_checkpoint(reference_checkpoint(results_dir, stack, seed))
     model.to(device)
-    cube = read_cube(str(Path(results_dir) / "interim" / f"{stack}.nc"))
+    cube = read_cube(str(cube_path(results_dir, stack)))
     tiles = TileDataset(cube, split, meta["tile_size"])
     if list(tiles.bands) != list(meta["bands"]):
         tiles = TileDataset(cube, split, meta["tile_size"], modalities=list(meta["modalities"]))

@@ -3,7 +3,7 @@
 Used by every Snakemake rule::
 
     python -m eoxai.runner notebooks/01_data_fusion.ipynb results/notebooks/01_data_fusion.ipynb \
-        --profile config/quick.yaml --rule fusion --record results/provenance/fusion.json \
+        --profile config/quick.yaml --rule fusion --record results/logs/01_data_fusion.record.json \
         --set results_dir=results --inputs data/... --outputs results/...
 
 The notebook's ``parameters`` cell holds defaults; papermill injects the profile's common keys,
@@ -15,7 +15,8 @@ What makes a rerun elsewhere byte-stable:
   parameter (``*_dir``) is injected relative to it, so no executed notebook or record names the
   folder or host it was made in (:func:`relative_path`);
 - after execution :func:`stabilise_notebook` drops papermill's and Jupyter's timestamps and
-  durations (the record keeps the wall time), merges stream outputs and keeps only the final text
+  durations (the record keeps the wall time, which Snakemake's ``benchmark:`` file of the rule
+  measures: :func:`eoxai.provenance.complete_record`), merges stream outputs and keeps only the final text
   of progress bars (what a terminal shows after ``\\r`` rewrites).
 
 While the notebook runs, :class:`Progress` prints its cell progress and output lines to stderr
@@ -46,7 +47,10 @@ HEARTBEAT_S = 30.0
 BAR_EVERY_S = 10.0
 #: lines of one cell output echoed to the console (the executed notebook keeps them all)
 MAX_LINES = 3
-#: notebook-level papermill metadata that measures the run (dropped; the record keeps the wall time)
+#: papermill log lines not echoed: cell ends, display reprs, and the working directory (an absolute
+#: path of this machine, always the project root; the echo goes to the job's log under <results>/logs/)
+_SILENT = ("Ending Cell ", "<IPython.core.display", "Working directory: ")
+#: notebook-level papermill metadata that measures the run (dropped; the record keeps the benchmark's wall time)
 _RUN_KEYS = ("start_time", "end_time", "duration")
 
 
@@ -136,7 +140,7 @@ def stabilise_file(path: str | Path) -> None:
 class Progress(logging.Handler):
     """Echo a running notebook to ``stream``: each cell start (``label: cell k/N, t s``), its
     output lines, progress bars at most every :data:`BAR_EVERY_S`, and a heartbeat line when
-    nothing was printed for ``heartbeat_s`` seconds."""
+    nothing was printed for ``heartbeat_s`` seconds; never the working directory (:data:`_SILENT`)."""
 
     def __init__(self, label: str, n_cells: int, stream: TextIO | None = None, heartbeat_s: float = HEARTBEAT_S):
         super().__init__(logging.INFO)
@@ -169,7 +173,7 @@ class Progress(logging.Handler):
             if now - self.last_bar < BAR_EVERY_S:
                 return
             self.last_bar = now
-        if msg.startswith("Ending Cell ") or msg.startswith("<IPython.core.display"):
+        if msg.startswith(_SILENT):
             return
         lines = [line.rstrip() for line in final_text(msg).splitlines() if line.strip()]
         for line in lines[:MAX_LINES]:
@@ -212,6 +216,9 @@ def run_notebook(
 ) -> dict[str, object]:
     """Execute ``notebook`` into ``output`` and write the provenance ``record``; return parameters.
 
+    The record has no wall time yet (``wall_time_s`` None): the job's Snakemake benchmark measures
+    it, and :func:`eoxai.provenance.complete_record` adds it once the job has ended.
+
     The kernel runs in the current folder (the project root, where Snakemake runs), with path
     parameters relative to it (:func:`path_parameters`); the executed notebook is stabilised
     (:func:`stabilise_notebook`)."""
@@ -230,21 +237,18 @@ def run_notebook(
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ.setdefault(var, env_threads)
     n_cells = len(nbformat.read(notebook, as_version=4).cells) + 1  # + the injected parameters
-    start = time.perf_counter()
     with Progress(f"{rule}/{output.stem}", n_cells, heartbeat_s=heartbeat_s):
         pm.execute_notebook(
             str(notebook), str(output), parameters=params, kernel_name="python3",
             cwd=str(root), progress_bar=False, log_output=True,
         )
-    wall = time.perf_counter() - start
     stabilise_file(output)
     from eoxai.runtime import configure_torch
 
     configure_torch(int(str(params.get("threads") or 1)))  # as every notebook does: the record's torch flags
     write_record(record, rule=rule, notebook=notebook.as_posix(), parameters=params,
-                 inputs=[notebook.as_posix(), *(inputs or [])], outputs=[output.as_posix(), *(outputs or [])],
-                 wall_time_s=wall)
-    print(f"[{rule}] {notebook.name} ran in {wall:.1f} s", file=sys.stderr)
+                 inputs=[notebook.as_posix(), *(inputs or [])], outputs=[output.as_posix(), *(outputs or [])])
+    print(f"[{rule}] {notebook.name} done", file=sys.stderr)
     return params
 
 

@@ -1,21 +1,17 @@
 # 04 Interclass-Grad-CAM, 05 Spectral-Grad-CAM, 06 occlusion vs Integrated Gradients vs Grad-CAM.
 # Each explains the reference model of its stacks (REFERENCE_MODELS, made by rule `train`) on the
-# fused cubes of notebook 01.
+# fused cubes of notebook 01. A notebook without a profile section has no stacks and is not a
+# final target (common.smk: notebook_jobs).
 
 
-def _xai_inputs(section):
+def _stacks(notebook):
+    return list(section(notebook).get("stacks", []))
+
+
+def _xai_inputs(notebook):
     """Notebook inputs shared by the three rules: the fused cubes and reference checkpoints."""
-    stacks = list((NB.get(section) or {}).get("stacks", []))
-    return {
-        "cubes": [f"{R}/interim/{s}.nc" for s in stacks],
-        "models": [REFERENCE_MODELS[s] for s in stacks],
-    }
-
-
-# a notebook without a profile section has no stacks and is not scheduled (see the loop below)
-IC_STACKS = list((NB.get("04_interclass_gradcam") or {}).get("stacks", []))
-SP_STACKS = list((NB.get("05_spectral_gradcam") or {}).get("stacks", []))
-OIG_STACKS = list((NB.get("06_occlusion_ig_gradcam") or {}).get("stacks", []))
+    stacks = _stacks(notebook)
+    return {"cubes": cubes(stacks), "models": [REFERENCE_MODELS[s] for s in stacks]}
 
 
 rule interclass_gradcam:
@@ -23,11 +19,15 @@ rule interclass_gradcam:
         nb="notebooks/04_interclass_gradcam.ipynb",
         **_xai_inputs("04_interclass_gradcam"),
     output:
-        nb=f"{R}/notebooks/04_interclass_gradcam.ipynb",
-        record=f"{R}/provenance/04_interclass_gradcam.json",
-        tables=expand(f"{R}/tables/interclass_{{t}}.csv", t=["counts", "magnitude", "comparison", "matrix_sign_counts",
-                                                                   "matrix_magnitude"]),
-        figures=expand(f"{R}/figures/interclass_{{stack}}_{{kind}}.png", stack=IC_STACKS, kind=["bars", "heatmaps"]),
+        **job_outputs("04_interclass_gradcam"),
+        tables=tables(*(f"interclass_{t}" for t in ("counts", "magnitude", "comparison", "matrix_sign_counts",
+                                                     "matrix_magnitude"))),
+        figures=figures(*(f"interclass_{stack}_{kind}" for stack in _stacks("04_interclass_gradcam")
+                          for kind in ("bars", "heatmaps"))),
+    log:
+        job_log("04_interclass_gradcam"),
+    benchmark:
+        job_benchmark("04_interclass_gradcam")
     threads: 1
     shell:
         notebook_cmd(reference_seed=REFERENCE_SEED)
@@ -38,11 +38,14 @@ rule spectral_gradcam:
         nb="notebooks/05_spectral_gradcam.ipynb",
         **_xai_inputs("05_spectral_gradcam"),
     output:
-        nb=f"{R}/notebooks/05_spectral_gradcam.ipynb",
-        record=f"{R}/provenance/05_spectral_gradcam.json",
-        tables=expand(f"{R}/tables/spectral_{{t}}.csv", t=["bands", "agreement"]),
-        figures=expand(f"{R}/figures/spectral_{{stack}}_{{kind}}.png", stack=SP_STACKS,
-                       kind=["violins", "heatmap", "modalities"]),
+        **job_outputs("05_spectral_gradcam"),
+        tables=tables("spectral_bands", "spectral_agreement"),
+        figures=figures(*(f"spectral_{stack}_{kind}" for stack in _stacks("05_spectral_gradcam")
+                          for kind in ("violins", "heatmap", "modalities"))),
+    log:
+        job_log("05_spectral_gradcam"),
+    benchmark:
+        job_benchmark("05_spectral_gradcam")
     threads: 1
     shell:
         notebook_cmd(reference_seed=REFERENCE_SEED)
@@ -53,18 +56,13 @@ rule occlusion_ig_gradcam:
         nb="notebooks/06_occlusion_ig_gradcam.ipynb",
         **_xai_inputs("06_occlusion_ig_gradcam"),
     output:
-        nb=f"{R}/notebooks/06_occlusion_ig_gradcam.ipynb",
-        record=f"{R}/provenance/06_occlusion_ig_gradcam.json",
-        tables=expand(f"{R}/tables/occlusion_ig_gradcam_{{t}}.csv", t=["instances", "agreement", "bands"]),
-        figures=expand(f"{R}/figures/occlusion_ig_gradcam_{{stack}}.png", stack=OIG_STACKS),
+        **job_outputs("06_occlusion_ig_gradcam"),
+        tables=tables(*(f"occlusion_ig_gradcam_{t}" for t in ("instances", "agreement", "bands"))),
+        figures=figures(*(f"occlusion_ig_gradcam_{stack}" for stack in _stacks("06_occlusion_ig_gradcam"))),
+    log:
+        job_log("06_occlusion_ig_gradcam"),
+    benchmark:
+        job_benchmark("06_occlusion_ig_gradcam")
     threads: 1
     shell:
         notebook_cmd(reference_seed=REFERENCE_SEED)
-
-
-for _nb, _rule in (("04_interclass_gradcam", rules.interclass_gradcam), ("05_spectral_gradcam", rules.spectral_gradcam),
-                  ("06_occlusion_ig_gradcam", rules.occlusion_ig_gradcam)):
-    if _nb not in NB:
-        continue
-    ALL += _rule.output
-    RECORDS.append(_rule.output.record)

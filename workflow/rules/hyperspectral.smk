@@ -1,6 +1,6 @@
 # 09 · hyperspectral patch-size study: a (model x patch size x instance) grid trained and explained
 # with IG + NoiseTunnel, summary tables, the selection and the test F1 at the chosen size.
-# Per-cell results are cached under {R}/interim/patch_size/ (not declared: a resumable cache,
+# Per-cell results are cached under <results>/interim/patch_size/ (eoxai.layout.patch_size_cache) (not declared: a resumable cache,
 # keyed by a hash of the configuration, so a rerun recomputes only cells whose inputs changed).
 
 HSI = NB["09_patch_size_hyperopt"]
@@ -14,22 +14,25 @@ HSI_DATA = (
 # With `split_jobs: true` (the paper profile) every (model, patch size) pair of the grid is its
 # own job, so a cluster trains them in parallel; the notebook then reads the cached cells.
 HSI_SPLIT = bool(HSI.get("split_jobs", False))
-HSI_CELLS = [f"{R}/interim/patch_size/done-{m}-p{p}.json" for m in HSI["models"] for p in HSI["patch_sizes"]]
+HSI_CACHE = layout.patch_size_cache(R).as_posix()
+HSI_CELLS = [layout.patch_size_cell_path(R, m, p).as_posix() for m in HSI["models"] for p in HSI["patch_sizes"]]
 
 
 rule patch_size_cells:
     input:
         data=HSI_DATA,
     output:
-        done=f"{R}/interim/patch_size/done-{{model}}-p{{size}}.json",
+        done=layout.patch_size_cell_path(R, "{model}", "{size}").as_posix(),
+    log:
+        job_log("09_patch_size_cell_{model}_p{size}"),
     wildcard_constraints:
         model=r"[a-z0-9]+",
         size=r"\d+",
     threads: 1
     shell:
         f"{q(PY)} -m eoxai.hyperspectral.study --profile {q(PROFILE_FILE)} --model {{wildcards.model:q}} "
-        f"--size {{wildcards.size:q}} --cache {q(R + '/interim/patch_size')} --done {{output.done:q}} "
-        "--threads {threads}"
+        f"--size {{wildcards.size:q}} --cache {q(HSI_CACHE)} --done {{output.done:q}} "
+        "--threads {threads} > {log:q} 2>&1"
 
 
 rule patch_size:
@@ -38,16 +41,16 @@ rule patch_size:
         data=HSI_DATA,
         cells=HSI_CELLS if HSI_SPLIT else [],
     output:
-        nb=f"{R}/notebooks/09_patch_size_hyperopt.ipynb",
-        record=f"{R}/provenance/09_patch_size_hyperopt.json",
-        tables=expand(f"{R}/tables/{{t}}.csv", t=["patch_size", "patch_size_instances", "patch_size_selection",
-                                                   "patch_size_spectrum", "patch_size_class_counts"]),
-        figures=expand(f"{R}/figures/patch_size_{{f}}.png", f=["f1", "explanations", "spectrum"]
-                       + (["tiles"] if HSI.get("dataset", "enmap") == "enmap" else [])),
+        **job_outputs("09_patch_size_hyperopt"),
+        tables=tables("patch_size", "patch_size_instances", "patch_size_selection", "patch_size_spectrum",
+                      "patch_size_class_counts"),
+        figures=figures(*(f"patch_size_{f}" for f in ["f1", "explanations", "spectrum"]
+                          + (["tiles"] if HSI.get("dataset", "enmap") == "enmap" else []))),
+    log:
+        job_log("09_patch_size_hyperopt"),
+    benchmark:
+        job_benchmark("09_patch_size_hyperopt")
     threads: 1
     shell:
         notebook_cmd()
 
-
-ALL += rules.patch_size.output
-RECORDS.append(rules.patch_size.output.record)

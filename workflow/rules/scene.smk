@@ -17,16 +17,16 @@ rule scene_shap:
         nb="notebooks/10_scene_shap.ipynb",
         data=SCENE_DATA,
     output:
-        nb=f"{R}/notebooks/10_scene_shap.ipynb",
-        record=f"{R}/provenance/10_scene_shap.json",
-        model=f"{R}/models/scene_classifier.pt",
-        tables=expand(f"{R}/tables/scene_{{t}}.csv", t=["metrics", "history", "confusion", "blur_drop"]),
-        figures=expand(f"{R}/figures/scene_{{f}}.png", f=["samples", "history", "confusion", "blur_drop"]),
-        shap=expand(f"{R}/figures/scene_shap_{{i}}.png", i=range(int(SCENE["n_explain"]))),
+        **job_outputs("10_scene_shap"),
+        model=layout.scene_checkpoint_path(R).as_posix(),
+        tables=tables(*(f"scene_{t}" for t in ("metrics", "history", "confusion", "blur_drop"))),
+        figures=figures(*(f"scene_{f}" for f in ("samples", "history", "confusion", "blur_drop"))),
+        shap=figures(*(f"scene_shap_{i}" for i in range(int(SCENE["n_explain"])))),
+    log:
+        job_log("10_scene_shap"),
+    benchmark:
+        job_benchmark("10_scene_shap")
     threads: 1
     shell:
         notebook_cmd()
 
-
-ALL += rules.scene_shap.output
-RECORDS.append(rules.scene_shap.output.record)

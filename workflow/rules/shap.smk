@@ -1,26 +1,28 @@
 # 07 · SHAP for segmentation (partition SHAP maps, exact band-group SHAP)
 # 08 · modality occlusion and influence (Ekim & Schmitt), learned vs occlusion-derived influence
-# 08b · evaluating the explanations (faithfulness, sanity, agreement, stability) + per-sample report
+# 08b · scoring the explanation methods (faithfulness, sanity, agreement, stability) + per-sample
+#       report: rule `score_explanations` (not to be confused with rule `model_accuracy`, 03)
 #
-# The model explained is REFERENCE_MODELS[stack] (Snakefile); 08b also needs the other training
+# The model explained is REFERENCE_MODELS[stack] (common.smk); 08b also needs the other training
 # seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report.
 
-XAI_STACKS = list(NB["01_data_fusion"]["stacks"])
-TRAINING_SEEDS = list((NB.get("02_training") or {}).get("seeds", [REFERENCE_SEED]))
-SEED_MODELS = [f"{R}/models/{stack}/manet_mit-all-seed{seed}.pt" for stack in XAI_STACKS for seed in TRAINING_SEEDS]
-XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAINING_SEEDS}
+XAI_STACKS = FUSED_STACKS
+XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAIN_SEEDS}
 
 
 rule shap_segmentation:
     input:
         nb="notebooks/07_shap_segmentation.ipynb",
-        cubes=expand(f"{R}/interim/{{stack}}.nc", stack=XAI_STACKS),
-        models=[REFERENCE_MODELS[stack] for stack in XAI_STACKS],
+        cubes=cubes(XAI_STACKS),
+        models=reference_models(XAI_STACKS),
     output:
-        nb=f"{R}/notebooks/07_shap_segmentation.ipynb",
-        record=f"{R}/provenance/07_shap_segmentation.json",
-        tables=expand(f"{R}/tables/shap_{{t}}.csv", t=["partition", "band_groups", "band_groups_summary"]),
-        figures=expand(f"{R}/figures/shap_{{stack}}_{{kind}}.png", stack=XAI_STACKS, kind=["partition", "band_groups"]),
+        **job_outputs("07_shap_segmentation"),
+        tables=tables("shap_partition", "shap_band_groups", "shap_band_groups_summary"),
+        figures=figures(*(f"shap_{stack}_{kind}" for stack in XAI_STACKS for kind in ("partition", "band_groups"))),
+    log:
+        job_log("07_shap_segmentation"),
+    benchmark:
+        job_benchmark("07_shap_segmentation")
     threads: 1
     shell:
         notebook_cmd(**XAI_SETS)
@@ -29,43 +31,41 @@ rule shap_segmentation:
 rule modality_influence:
     input:
         nb="notebooks/08_modality_influence.ipynb",
-        cubes=expand(f"{R}/interim/{{stack}}.nc", stack=XAI_STACKS),
-        models=[REFERENCE_MODELS[stack] for stack in XAI_STACKS],
-        influence=f"{R}/tables/influence_scores.csv",
+        cubes=cubes(XAI_STACKS),
+        models=reference_models(XAI_STACKS),
+        influence=tables("influence_scores"),
     output:
-        nb=f"{R}/notebooks/08_modality_influence.ipynb",
-        record=f"{R}/provenance/08_modality_influence.json",
-        tables=expand(f"{R}/tables/modality_{{t}}.csv",
-                      t=["occlusion_iou", "occlusion_tiles", "occlusion_ranking", "influence_agreement"]),
-        figures=expand(f"{R}/figures/modality_{{stack}}_{{kind}}.png", stack=XAI_STACKS,
-                       kind=["occlusion", "influence"]),
+        **job_outputs("08_modality_influence"),
+        tables=tables(*(f"modality_{t}" for t in ("occlusion_iou", "occlusion_tiles", "occlusion_ranking",
+                                                   "influence_agreement"))),
+        figures=figures(*(f"modality_{stack}_{kind}" for stack in XAI_STACKS for kind in ("occlusion", "influence"))),
+    log:
+        job_log("08_modality_influence"),
+    benchmark:
+        job_benchmark("08_modality_influence")
     threads: 1
     shell:
         notebook_cmd(**XAI_SETS)
 
 
-rule explanation_scorecard:
+rule score_explanations:
     input:
         nb="notebooks/08b_explanation_scorecard.ipynb",
-        cubes=expand(f"{R}/interim/{{stack}}.nc", stack=XAI_STACKS),
-        models=SEED_MODELS,
+        cubes=cubes(XAI_STACKS),
+        models=reference_models(XAI_STACKS, TRAIN_SEEDS),
         shap_tables=rules.shap_segmentation.output.tables,
         modality_tables=rules.modality_influence.output.tables,
     output:
-        nb=f"{R}/notebooks/08b_explanation_scorecard.ipynb",
-        record=f"{R}/provenance/08b_explanation_scorecard.json",
-        tables=expand(f"{R}/tables/xai_{{t}}.csv", t=["scorecard", "curves", "faithfulness", "sanity", "agreement",
-                                                     "stability", "attributions"]),
-        facts=f"{R}/tables/report_facts.csv",
-        figures=expand(f"{R}/figures/xai_{{k}}.png", k=["scorecard", "deletion_insertion", "agreement"]),
-        reports=expand(f"{R}/reports/sample_report_{{stack}}.md", stack=XAI_STACKS),
+        **job_outputs("08b_explanation_scorecard"),
+        tables=tables(*(f"xai_{t}" for t in ("scorecard", "curves", "faithfulness", "sanity", "agreement",
+                                              "stability", "attributions"))),
+        facts=tables("report_facts"),
+        figures=figures("xai_scorecard", "xai_deletion_insertion", "xai_agreement"),
+        reports=reports(*(f"sample_report_{stack}" for stack in XAI_STACKS)),
+    log:
+        job_log("08b_explanation_scorecard"),
+    benchmark:
+        job_benchmark("08b_explanation_scorecard")
     threads: 1
     shell:
         notebook_cmd(**XAI_SETS)
-
-
-for _nb, _rule in (("07_shap_segmentation", rules.shap_segmentation), ("08_modality_influence", rules.modality_influence),
-                  ("08b_explanation_scorecard", rules.explanation_scorecard)):
-    if _nb in NB:  # a notebook without a profile section is not scheduled
-        ALL += _rule.output
-        RECORDS.append(_rule.output.record)

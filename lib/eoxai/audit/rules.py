@@ -100,6 +100,8 @@ IGNORED_RESULT_DIRS = {
     "interim": "fused cubes: regenerable from data/, git-ignored",
     "models": "checkpoints: regenerable by training, git-ignored",
     "scratch": "per-run scratch space, git-ignored",
+    "logs": "job logs (stdout/stderr, with timings), git-ignored",
+    "benchmarks": "Snakemake benchmarks (wall times, memory), git-ignored",
 }
 #: A results folder of another profile nested in this one (results/smoke/, results/paper/) is that
 #: profile's to audit (``--profile <name>``); any other nested folder, even one with its own
