@@ -54,11 +54,9 @@ def read_holder(results_dir: str | Path) -> dict[str, Any] | None:
         return None
     try:
         holder = json.loads(text)
-        if not isinstance(holder, dict):
-            raise ValueError(text)
-        return holder
     except ValueError:
-        return {"unreadable": text[:200]}
+        holder = None
+    return holder if isinstance(holder, dict) else {"unreadable": text[:200]}
 
 
 def _pid_alive(pid: int) -> bool:

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from eoxai.errors import InputError
+
 IGNORE_INDEX = -1
 
 
@@ -26,7 +28,7 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
     from torchmetrics.functional.classification import multiclass_confusion_matrix
 
     if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and reference {tuple(target.shape)} differ in shape")
+        raise InputError(f"prediction {tuple(pred.shape)} and reference {tuple(target.shape)} differ in shape")
     cm = multiclass_confusion_matrix(pred.reshape(-1).long(), target.reshape(-1).long(), num_classes=n_classes,
                                      ignore_index=ignore_index, validate_args=False)
     return cm.cpu().numpy().astype(np.int64)
@@ -46,7 +48,7 @@ def scores(cm: np.ndarray) -> dict[str, object]:
     """
     cm = np.asarray(cm, dtype=np.float64)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"confusion matrix must be (K, K), got shape {cm.shape}")
+        raise InputError(f"confusion matrix must be (K, K), got shape {cm.shape}")
     tp = np.diag(cm)
     fp = cm.sum(axis=0) - tp
     fn = cm.sum(axis=1) - tp

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from eoxai.errors import InputError
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch ``Generator`` seeded with ``seed`` for loaders."""
@@ -36,7 +38,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+        raise InputError(f"device {name!r} requested but CUDA is not available on this machine")
     return torch.device(name)
 
 

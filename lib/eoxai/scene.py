@@ -38,6 +38,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
+from eoxai.errors import InputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs
 
@@ -184,7 +185,7 @@ def fit(
     """
     x, y = train
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x.shape[0]} training images but {y.shape[0]} labels")
+        raise InputError(f"{x.shape[0]} training images but {y.shape[0]} labels")
     gen = torch.Generator().manual_seed(int(seed))
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -293,7 +294,7 @@ class NHWCPredictor:
         if x.ndim == 3:
             x = x[None]
         if x.ndim != 4:
-            raise ValueError(f"expected images (N, H, W, C), got shape {x.shape}")
+            raise InputError(f"expected images (N, H, W, C), got shape {x.shape}")
         start = time.perf_counter()
         t = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
         out = predict_proba(self.model, t, self.batch_size, self.device).double().numpy()
@@ -305,7 +306,7 @@ class NHWCPredictor:
 def to_nhwc(images: torch.Tensor) -> np.ndarray:
     """``(N, C, H, W)`` tensor -> ``(N, H, W, C)`` float32 numpy (what SHAP's Image masker takes)."""
     if images.ndim != 4:
-        raise ValueError(f"expected images (N, C, H, W), got shape {tuple(images.shape)}")
+        raise InputError(f"expected images (N, C, H, W), got shape {tuple(images.shape)}")
     return np.ascontiguousarray(images.detach().cpu().numpy().transpose(0, 2, 3, 1).astype(np.float32))
 
 
@@ -316,7 +317,7 @@ def top_classes(probabilities: np.ndarray | torch.Tensor, k: int) -> np.ndarray:
     """
     p = np.asarray(probabilities, dtype=np.float64)
     if not 1 <= k <= p.shape[1]:
-        raise ValueError(f"top_k={k} must lie in 1..{p.shape[1]} (the number of classes)")
+        raise InputError(f"top_k={k} must lie in 1..{p.shape[1]} (the number of classes)")
     return np.argsort(-p, axis=1, kind="stable")[:, :k]
 
 
@@ -419,7 +420,7 @@ def top_fraction_mask(values: np.ndarray, fraction: float) -> np.ndarray:
     Ties are broken by pixel order (stable sort), so the mask is reproducible.
     """
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must lie in (0, 1], got {fraction}")
+        raise InputError(f"fraction must lie in (0, 1], got {fraction}")
     flat = np.asarray(values, dtype=np.float64).ravel()
     n = max(1, int(round(fraction * flat.size)))
     mask = np.zeros(flat.size, dtype=bool)
@@ -472,7 +473,7 @@ def blur_drop(
     maps = np.asarray(maps, dtype=np.float64)
     targets = np.asarray(targets, dtype=np.int64)
     if images.ndim != 4 or maps.shape != images.shape[:3] or targets.shape != images.shape[:1]:
-        raise ValueError(
+        raise InputError(
             f"shapes do not match: images {images.shape} (N, H, W, C), maps {maps.shape} (N, H, W), "
             f"targets {targets.shape} (N,)"
         )
@@ -509,7 +510,7 @@ def choose_images(targets: Sequence[int] | np.ndarray, n: int, seed: int) -> np.
     """
     targets = np.asarray(targets, dtype=np.int64)
     if not 1 <= n <= targets.size:
-        raise ValueError(f"cannot choose {n} images from {targets.size}")
+        raise InputError(f"cannot choose {n} images from {targets.size}")
     rng = np.random.default_rng(seed)
     pools = {int(c): list(rng.permutation(np.flatnonzero(targets == c))) for c in np.unique(targets)}
     order = [int(c) for c in rng.permutation(sorted(pools))]

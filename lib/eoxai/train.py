@@ -65,7 +65,7 @@ from eoxai.checkpoint import (
     save_torch_file,
 )
 from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import BandCountError, ConfigError, EoxaiError, NonFiniteError
+from eoxai.errors import BandCountError, ConfigError, EoxaiError, MissingHeadError, NonFiniteError
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
@@ -608,7 +608,7 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
     does well without that modality, in Ekim & Schmitt's reading).
     """
     if not getattr(model, "use_influence", False):
-        raise TypeError(f"{type(model).__name__} has no influence head (train arch 'unet_influence')")
+        raise MissingHeadError(f"{type(model).__name__} has no influence head (train arch 'unet_influence')")
     dev = select_device(device)
     model = model.to(dev).eval()
     rows = []

@@ -29,7 +29,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from eoxai.checksums import read_sha256sums, sha256_file, verify_files
-from eoxai.errors import DatasetNotFoundError, EoxaiError
+from eoxai.errors import DatasetNotFoundError, EoxaiError, InputError
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def _remove_new_empty_dirs(root: Path, folder: str, before: set[Path]) -> None:
 def download(name: str, root: str | Path = "data", **kwargs: object) -> list[Path]:
     """Download dataset ``name`` of :data:`REGISTRY` into ``root``; manual ones raise with instructions."""
     if name not in REGISTRY:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
+        raise InputError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
     ds = REGISTRY[name]
     root = Path(root)
     if ds.fetcher is not None:

@@ -25,7 +25,7 @@ from eoxai.data.validate import (
     check_informative,
     encode_labels,
 )
-from eoxai.errors import DatasetNotFoundError, GridMismatchError
+from eoxai.errors import DatasetNotFoundError, GridMismatchError, InputError
 
 
 class EOLearnPatch:
@@ -71,7 +71,7 @@ class EOLearnPatch:
         if not self.dir.is_dir():
             raise DatasetNotFoundError(f"eo-learn patch folder {self.dir} not found. {self.how_to_get}")
         if len(set(dates)) != len(dates) or not dates:
-            raise ValueError(f"dates must be distinct scene indices, got {list(dates)}")
+            raise InputError(f"dates must be distinct scene indices, got {list(dates)}")
         self.dates = list(dates)
         self.checksum = checksum
 
@@ -100,7 +100,7 @@ class EOLearnPatch:
                 raise GridMismatchError(f"{name} grid {arr.shape[:2]} differs from the scenes' {(h, w)}")
         bad = [d for d in self.dates if not 0 <= d < scenes.shape[0]]
         if bad:
-            raise ValueError(f"dates {bad} out of range: the patch has {scenes.shape[0]} reference scenes")
+            raise InputError(f"dates {bad} out of range: the patch has {scenes.shape[0]} reference scenes")
         transform, y, x, crs = self.grid(h, w)
 
         def wrap(values: np.ndarray, bands: Sequence[str], modality: str, sensor: str, units: str) -> xr.DataArray:

@@ -40,14 +40,14 @@ import numpy as np
 from scipy.special import entr, rel_entr
 from scipy.stats import bootstrap
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, InputError
 
 
 def to_distribution(attributions: np.ndarray) -> np.ndarray:
     """Normalise ``(..., C)`` non-negative attributions to sum 1 over C; all-zero rows become NaN."""
     a = np.asarray(attributions, dtype=np.float64)
     if (a < 0).any():
-        raise ValueError("attributions must be non-negative to be read as distributions (clip them first)")
+        raise InputError("attributions must be non-negative to be read as distributions (clip them first)")
     total = a.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, a / total, np.nan)
@@ -110,7 +110,7 @@ def pairwise_js_divergence(attributions: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(attributions)
     if a.ndim != 3 or a.shape[0] < 2:
-        raise ValueError(f"need (instances >= 2, pixels, bands) attributions, got shape {a.shape}")
+        raise InputError(f"need (instances >= 2, pixels, bands) attributions, got shape {a.shape}")
     p = to_distribution(a)
     pairs = [js_divergence(p[i], p[j]) for i, j in combinations(range(a.shape[0]), 2)]
     return np.mean(pairs, axis=0)

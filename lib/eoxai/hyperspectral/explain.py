@@ -21,6 +21,7 @@ import xarray as xr
 from captum.attr import IntegratedGradients, NoiseTunnel
 from torch import nn
 
+from eoxai.errors import ExplainerInputError
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 
 
@@ -51,7 +52,7 @@ def band_attributions(
     if n_classes is not None:
         check_targets(t, int(n_classes))
     if len(t) != inputs.shape[0]:
-        raise ValueError(f"{len(t)} targets for {inputs.shape[0]} inputs")
+        raise ExplainerInputError(f"{len(t)} targets for {inputs.shape[0]} inputs")
     tunnel = NoiseTunnel(IntegratedGradients(model))
     out = []
     rng_state = torch.random.get_rng_state()

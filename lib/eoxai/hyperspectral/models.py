@@ -26,6 +26,8 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from eoxai.errors import InputError, PatchSizeError
+
 MODELS: tuple[str, ...] = ("cnn2d", "vit")
 
 
@@ -84,7 +86,7 @@ class PatchViT(nn.Module):
                  dim: int = 128, depth: int = 6, heads: int = 4, mlp_dim: int = 256, dropout: float = 0.1) -> None:
         super().__init__()
         if patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be odd, got {patch_size}")
+            raise PatchSizeError(f"patch_size must be odd, got {patch_size}")
         self.in_channels = n_bands
         self.patch_size = patch_size
         self.token_size = token_size
@@ -114,7 +116,7 @@ class PatchViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, p, p)`` -> logits ``(B, K)``."""
         if x.shape[-1] != self.patch_size or x.shape[-2] != self.patch_size:
-            raise ValueError(f"this ViT takes {self.patch_size}x{self.patch_size} patches, got {tuple(x.shape[-2:])}")
+            raise PatchSizeError(f"this ViT takes {self.patch_size}x{self.patch_size} patches, got {tuple(x.shape[-2:])}")
         z = self.embed(self.tokens(x))
         z = torch.cat([self.cls_token.expand(z.shape[0], -1, -1), z], dim=1) + self.pos_embed
         z = self.blocks(self.drop(z))
@@ -148,7 +150,7 @@ def build_patch_model(name: str, n_bands: int, n_classes: int, patch_size: int, 
         elif name == "vit":
             model = PatchViT(n_bands, n_classes, patch_size, **options)  # type: ignore[arg-type]
         else:
-            raise KeyError(f"unknown hyperspectral model {name!r}; known: {list(MODELS)}")
+            raise InputError(f"unknown hyperspectral model {name!r}; known: {list(MODELS)}")
     finally:
         torch.random.set_rng_state(gen_state)
     model.n_classes = n_classes  # type: ignore[assignment]

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
-from eoxai.errors import ClassAbsentError, EoxaiError, PatchSizeError
+from eoxai.errors import ClassAbsentError, EoxaiError, InputError, PatchSizeError
 
 
 def check_patch_size(size: int, tile_shape: tuple[int, int]) -> int:
@@ -126,7 +126,7 @@ class PatchExtractor:
         image = torch.as_tensor(np.asarray(image, dtype=np.float32)) if not torch.is_tensor(image) else image.float()
         self.device = torch.device(device)
         if image.ndim != 4:
-            raise ValueError(f"image must be (tile, band, y, x), got shape {tuple(image.shape)}")
+            raise InputError(f"image must be (tile, band, y, x), got shape {tuple(image.shape)}")
         self.tile_shape = (int(image.shape[2]), int(image.shape[3]))
         self.max_size = check_patch_size(max_size, self.tile_shape)
         self.radius = self.max_size // 2

@@ -32,6 +32,7 @@ import xarray as xr
 
 from eoxai.checkpoint import CheckpointError, config_hash, load_torch_file, save_torch_file
 from eoxai.data.hyperspectral import SPLITS
+from eoxai.errors import ConfigError, InputError
 from eoxai.hyperspectral.consistency import (
     bootstrap_interval,
     class_balanced_mean,
@@ -89,11 +90,11 @@ class StudyConfig:
         """Build from plain profile values (lists, dicts), checking names and sizes."""
         unknown = [m for m in models if m not in MODELS]
         if unknown:
-            raise KeyError(f"unknown model(s) {unknown} in the profile; known: {list(MODELS)}")
+            raise ConfigError(f"unknown model(s) {unknown} in the profile; known: {list(MODELS)}")
         if int(instances) < 2:
-            raise ValueError(f"cross-instance consistency needs at least 2 instances, got {instances}")
+            raise InputError(f"cross-instance consistency needs at least 2 instances, got {instances}")
         if rest.get("explain_split", "validation") not in ("validation", "test"):
-            raise ValueError(f"explain_split must be 'validation' or 'test', got {rest['explain_split']!r}")
+            raise InputError(f"explain_split must be 'validation' or 'test', got {rest['explain_split']!r}")
         return cls(patch_sizes=tuple(int(p) for p in patch_sizes), instances=int(instances),
                    models={k: dict(v or {}) for k, v in models.items()},
                    train=TrainConfig(**(train or {})), ig=IGConfig(**(ig or {})), **rest)
@@ -272,7 +273,7 @@ def explained_mask(results: Mapping[Cell, dict[str, Any]], data: StudyData, mode
         return np.ones(preds.shape[1], dtype=bool)
     if which == "correct_all":
         return (preds == data.explain.label[None]).all(axis=0)
-    raise ValueError(f"explain_pixels must be 'correct_all' or 'all', got {which!r}")
+    raise InputError(f"explain_pixels must be 'correct_all' or 'all', got {which!r}")
 
 
 def cell_table(results: Mapping[Cell, dict[str, Any]], data: StudyData) -> pd.DataFrame:
@@ -456,14 +457,14 @@ def load_tile_set(dataset: str, data_dir: str | Path, prisma: Mapping[str, Any] 
         from eoxai.data.prisma import PrismaL2D
 
         if not prisma or "file" not in prisma:
-            raise KeyError("dataset 'prisma' needs the profile's 09_patch_size_hyperopt.prisma.file (and labels, classes)")
+            raise ConfigError("dataset 'prisma' needs the profile's 09_patch_size_hyperopt.prisma.file (and labels, classes)")
         root = Path(data_dir)
         reader = PrismaL2D(root / prisma["file"], exclude_nm=prisma.get("exclude_nm", ()))
         tiles = reader.tiles([root / p for p in prisma["labels"]], {int(k): v for k, v in prisma["classes"].items()},
                              block_size=int(prisma["block_size"]), fractions=prisma.get("fractions", (0.6, 0.2, 0.2)),
                              seed=seed, label_nodata=int(prisma.get("label_nodata", 0)))
         return normalise(drop_nodata_bands(tiles))
-    raise KeyError(f"unknown dataset {dataset!r}; use 'enmap' or 'prisma'")
+    raise InputError(f"unknown dataset {dataset!r}; use 'enmap' or 'prisma'")
 
 
 def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[str]:
@@ -516,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         explain_split=p.get("explain_split", "validation"), seed=p["seed"],
     )
     if a.model not in config.models or a.size not in config.patch_sizes:
-        raise KeyError(f"({a.model}, {a.size}) is not in the profile's grid: models {list(config.models)}, "
+        raise ConfigError(f"({a.model}, {a.size}) is not in the profile's grid: models {list(config.models)}, "
                        f"sizes {list(config.patch_sizes)}")
     ds = load_tile_set(p.get("dataset", "enmap"), p["data_dir"], p.get("prisma"), p["seed"])
     data = prepare_study(ds, p["classes"], config, device=select_device(p.get("device", "cpu")))

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from eoxai.errors import ClassAbsentError, InputError
 from eoxai.hyperspectral.patches import PatchExtractor, Pixels
 
 
@@ -43,7 +44,7 @@ def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, 
     The model must be on the extractor's device; it is left in eval mode.
     """
     if len(pixels) == 0:
-        raise ValueError("no training pixels")
+        raise ClassAbsentError("no training pixels")
     gen = torch.Generator().manual_seed(int(seed))
     labels = torch.as_tensor(pixels.label, dtype=torch.long, device=extractor.device)
     steps = -(-len(pixels) // config.batch_size)
@@ -80,7 +81,7 @@ def class_weights(labels: np.ndarray, mode: str | None) -> torch.Tensor | None:
     if mode is None:
         return None
     if mode != "balanced":
-        raise ValueError(f"class_weights must be 'balanced' or None, got {mode!r}")
+        raise InputError(f"class_weights must be 'balanced' or None, got {mode!r}")
     counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(np.float64)
     weights = np.where(counts > 0, len(labels) / (len(counts) * np.maximum(counts, 1)), 0.0)
     return torch.as_tensor(weights, dtype=torch.float32)

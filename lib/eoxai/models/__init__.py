@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from eoxai.errors import InputError, MissingHeadError
+
 MODELS = ("manet_mit", "claire", "unet", "unet_influence")
 SIZES = ("b0", "b1", "b2", "b3", "b4", "b5")
 
@@ -66,7 +68,7 @@ def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> nn.M
     import segmentation_models_pytorch as smp
 
     if size not in SIZES:
-        raise ValueError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
+        raise InputError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
     try:
         return smp.encoders.get_encoder(f"mit_{size}", in_channels=in_channels, depth=5, weights=weights)
     except Exception as exc:  # noqa: BLE001 - download failures come in many types
@@ -92,14 +94,14 @@ def build_model(
     """
     in_channels = int(sum(modalities.values()))
     if in_channels <= 0:
-        raise ValueError(f"modalities {dict(modalities)} give no input bands")
+        raise InputError(f"modalities {dict(modalities)} give no input bands")
     if len(classes) < 2:
-        raise ValueError(f"a segmentation model needs at least 2 classes, got {list(classes)}")
+        raise InputError(f"a segmentation model needs at least 2 classes, got {list(classes)}")
     if name == "manet_mit":
         import segmentation_models_pytorch as smp
 
         if size not in SIZES:
-            raise ValueError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
+            raise InputError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
         model = smp.MAnet(encoder_name=f"mit_{size}", encoder_weights=None, in_channels=in_channels,
                           classes=len(classes))
         if weights is not None:
@@ -114,7 +116,7 @@ def build_model(
         model = InfluenceUNet(modalities, len(classes), size=size, weights=weights,
                               influence=name == "unet_influence")
     else:
-        raise KeyError(f"unknown model {name!r}; known: {list(MODELS)}")
+        raise InputError(f"unknown model {name!r}; known: {list(MODELS)}")
     model.modalities = dict(modalities)  # type: ignore[assignment]
     model.class_names = list(classes)  # type: ignore[assignment]
     model.in_channels = in_channels  # type: ignore[assignment]
@@ -131,4 +133,4 @@ def bottleneck(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return model.bottleneck(x)
     if hasattr(model, "encoder"):
         return model.encoder(x)[-1]
-    raise TypeError(f"{type(model).__name__} exposes neither .bottleneck() nor .encoder")
+    raise MissingHeadError(f"{type(model).__name__} exposes neither .bottleneck() nor .encoder")

@@ -26,7 +26,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, ExplainerInputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 from eoxai.xai.maps import band_map
@@ -44,7 +44,7 @@ def _prepare(model: nn.Module, inputs: torch.Tensor, target: int | Sequence[int]
         k = forward(inputs[:1]).shape[1]
     t = check_targets(target, k)
     if not isinstance(target, int) and len(t) != inputs.shape[0]:
-        raise ValueError(f"{len(t)} targets for {inputs.shape[0]} samples: give one class or one per sample")
+        raise ExplainerInputError(f"{len(t)} targets for {inputs.shape[0]} samples: give one class or one per sample")
     return forward, (t[0] if isinstance(target, int) else t)
 
 

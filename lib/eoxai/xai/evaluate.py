@@ -38,6 +38,7 @@ from captum.attr import FeatureAblation, IntegratedGradients, LayerAttribution, 
 from scipy import stats
 from torch import nn
 
+from eoxai.errors import ExplainerInputError, InputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets, resolve_layer
 from eoxai.xai.shap_seg import band_group_shap, box_blur, explain_partition
@@ -68,7 +69,7 @@ class MethodSettings:
     def cell(self, size: int, grid: int) -> int:
         """Pixels per cell when a side of ``size`` pixels is cut into ``grid`` cells."""
         if not 1 <= grid <= size:
-            raise ValueError(f"grid {grid} must lie in 1..{size} (the tile side)")
+            raise ExplainerInputError(f"grid {grid} must lie in 1..{size} (the tile side)")
         return max(1, size // grid)
 
 
@@ -112,7 +113,7 @@ def explain(
     check_eval_mode(model)
     check_inputs(model, image)
     if image.shape[0] != 1:
-        raise ValueError(f"explain() takes one image (1, C, H, W), got {tuple(image.shape)}")
+        raise ExplainerInputError(f"explain() takes one image (1, C, H, W), got {tuple(image.shape)}")
     _, c, h, w = image.shape
     check_mask(regions, (1, regions.shape[0], h, w), what="regions")
     check_targets(target, regions.shape[0])
@@ -165,7 +166,7 @@ def explain(
         rng = np.random.default_rng(seed)
         return Attribution(rng.standard_normal((h, w)), rng.standard_normal(c),
                            {g: float(v) for g, v in zip(groups, rng.standard_normal(len(groups)), strict=True)})
-    raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+    raise ExplainerInputError(f"unknown method {method!r}; expected one of {list(METHODS)}")
 
 
 # --------------------------------------------------------------------------- faithfulness
@@ -176,7 +177,7 @@ def pixel_order(saliency: np.ndarray, seed: int = 0) -> np.ndarray:
     by ``seed`` so no method gains from the raster order."""
     flat = np.asarray(saliency, dtype=np.float64).ravel()
     if not np.all(np.isfinite(flat)):
-        raise ValueError("saliency map has NaN or infinite values")
+        raise ExplainerInputError("saliency map has NaN or infinite values")
     tiebreak = np.random.default_rng(seed).permutation(flat.size)
     return np.lexsort((tiebreak, -flat))
 
@@ -203,9 +204,9 @@ def perturbation_curves(
     """
     c, h, w = image.shape
     if saliency.shape != (h, w):
-        raise ValueError(f"saliency map {saliency.shape} does not match the image's (H, W) = {(h, w)}")
+        raise ExplainerInputError(f"saliency map {saliency.shape} does not match the image's (H, W) = {(h, w)}")
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise ExplainerInputError(f"steps must be >= 1, got {steps}")
     rank = np.empty(h * w, dtype=np.int64)
     rank[pixel_order(saliency, seed)] = np.arange(h * w)
     rank_t = torch.from_numpy(rank.reshape(1, 1, h, w)).to(image.device)
@@ -291,7 +292,7 @@ def pairwise_agreement(rankings: Mapping[str, np.ndarray]) -> pd.DataFrame:
     for (na, a), (nb, b) in combinations(rankings.items(), 2):
         x, y = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
         if x.shape != y.shape:
-            raise ValueError(f"rankings {na!r} {x.shape} and {nb!r} {y.shape} differ in size")
+            raise ExplainerInputError(f"rankings {na!r} {x.shape} and {nb!r} {y.shape} differ in size")
         if np.ptp(x) == 0 or np.ptp(y) == 0:
             rho = tau = float("nan")
         else:
@@ -345,9 +346,9 @@ def evaluate_explanations(
     settings = settings or MethodSettings()
     bad = [m for m in methods if m not in METHODS]
     if bad:
-        raise ValueError(f"unknown method(s) {bad}; expected some of {list(METHODS)}")
+        raise ExplainerInputError(f"unknown method(s) {bad}; expected some of {list(METHODS)}")
     if reference_seed not in models:
-        raise KeyError(f"reference seed {reference_seed} not among the models' seeds {sorted(models)}")
+        raise InputError(f"reference seed {reference_seed} not among the models' seeds {sorted(models)}")
     model = models[reference_seed]
     randomised = randomize_model(model, seed=seed)
     origins = list(origins) if origins is not None else [(i, 0) for i in range(len(images))]

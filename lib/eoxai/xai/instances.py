@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from eoxai.errors import ExplainerInputError
 from eoxai.tiles import IGNORE_INDEX, TileDataset
 
 
@@ -56,7 +57,7 @@ def pick_tiles(masks: torch.Tensor, n: int, seed: int) -> list[int]:
     permutation drawn from ``seed``. ``n`` larger than N returns all N.
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise ExplainerInputError(f"n must be at least 1, got {n}")
     m = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
     n_classes = np.array([len(np.unique(t[t != IGNORE_INDEX])) for t in m])
     labelled = (m != IGNORE_INDEX).reshape(len(m), -1).sum(1)

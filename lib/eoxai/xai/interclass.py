@@ -26,6 +26,8 @@ import torch
 import xarray as xr
 from matplotlib.figure import Figure
 
+from eoxai.errors import ExplainerInputError, MaskShapeError
+
 
 def _np(a: torch.Tensor | np.ndarray) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
@@ -43,9 +45,9 @@ def _prepare(cams: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray, c
     cams, pred = _np(cams), _np(pred)
     k = len(class_names)
     if cams.ndim != 4 or cams.shape[1] != k:
-        raise ValueError(f"cams must be (N, K={k}, H, W) for all classes, got {cams.shape}")
+        raise ExplainerInputError(f"cams must be (N, K={k}, H, W) for all classes, got {cams.shape}")
     if pred.shape != (cams.shape[0], *cams.shape[2:]):
-        raise ValueError(f"predictions {pred.shape} do not match the maps' (N, H, W) {(cams.shape[0], *cams.shape[2:])}")
+        raise MaskShapeError(f"predictions {pred.shape} do not match the maps' (N, H, W) {(cams.shape[0], *cams.shape[2:])}")
     valid = np.ones(pred.shape, bool) if valid is None else _np(valid).astype(bool)
     return cams, pred, valid
 

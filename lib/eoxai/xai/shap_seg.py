@@ -38,7 +38,7 @@ from scipy.ndimage import uniform_filter
 from torch import nn
 from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
-from eoxai.errors import EoxaiError, MaxEvalsError
+from eoxai.errors import EoxaiError, ExplainerInputError, MaxEvalsError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
 from eoxai.xai.targets import predicted_regions, region_mean
@@ -113,7 +113,7 @@ class BlurMasker(shap.maskers.Masker):
 
     def __init__(self, height: int, width: int, bands: int, block: int = 8, blur: int = 9) -> None:
         if block < 1 or blur < 1:
-            raise ValueError(f"block and blur must be >= 1, got block={block}, blur={blur}")
+            raise ExplainerInputError(f"block and blur must be >= 1, got block={block}, blur={blur}")
         self.input_shape = (int(height), int(width), int(bands))
         self.block, self.blur = int(block), int(blur)
         self.grid = (math.ceil(height / block), math.ceil(width / block))
@@ -171,7 +171,7 @@ def grid_partition_tree(rows: int, cols: int) -> np.ndarray:
     """
     n = rows * cols
     if n < 2:
-        raise ValueError(f"a partition tree needs at least 2 cells, got a {rows}x{cols} grid")
+        raise ExplainerInputError(f"a partition tree needs at least 2 cells, got a {rows}x{cols} grid")
     out: list[list[float]] = []
 
     def build(r0: int, r1: int, c0: int, c1: int) -> int:
@@ -259,7 +259,7 @@ def explain_partition(
     k = logits.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
-        raise ValueError(f"{len(names)} class names for a model with {k} classes")
+        raise ExplainerInputError(f"{len(names)} class names for a model with {k} classes")
     if classes is not None:
         classes = check_targets(list(classes), k)
     if regions is None:
@@ -381,7 +381,7 @@ def band_group_shap(
     names = list(groups)
     n = len(names)
     if n == 0:
-        raise ValueError("band_group_shap needs at least one band group")
+        raise ExplainerInputError("band_group_shap needs at least one band group")
     if n > max_players:
         raise MaxEvalsError(f"{n} band groups need 2^{n} = {2**n} evaluations per image; exact enumeration "
                             f"is limited to {max_players} players (group bands into fewer modalities)")
@@ -391,7 +391,7 @@ def band_group_shap(
     for g, idx in groups.items():
         bad = [i for i in idx if not 0 <= int(i) < c]
         if bad or not len(idx):
-            raise ValueError(f"band group {g!r} has band indices {list(idx)} outside 0..{c - 1} or none")
+            raise ExplainerInputError(f"band group {g!r} has band indices {list(idx)} outside 0..{c - 1} or none")
     scorer = SegmentationScorer(
         model, batch_size=budget_batch_size(model, (c, h, w), memory_mb, cap=batch_size, dtype=images.dtype),
         device=_device(model), kind=kind)

@@ -31,7 +31,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, ExplainerInputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.gradcam import AllClassGradCAM, ScoreFn, last_conv_layer
@@ -76,7 +76,7 @@ def baseline_values(band_mean: Sequence[float], band_std: Sequence[float], kind:
         return torch.zeros(len(mean))
     if kind == "zero":
         return torch.from_numpy(-mean / np.where(std > 0, std, 1.0))
-    raise ValueError(f"unknown baseline {kind!r}; use 'zero' (raw 0) or 'mean' (training mean)")
+    raise ExplainerInputError(f"unknown baseline {kind!r}; use 'zero' (raw 0) or 'mean' (training mean)")
 
 
 def _baseline(baseline: float | torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -91,7 +91,7 @@ def _baseline(baseline: float | torch.Tensor, inputs: torch.Tensor) -> torch.Ten
 def perturb(inputs: torch.Tensor, bands: Sequence[int], mode: Mode, baseline: float | torch.Tensor = 0.0) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, C, H, W)`` with ``bands`` kept (others at baseline) or dropped (set to baseline)."""
     if mode not in MODES:
-        raise ValueError(f"unknown perturbation {mode!r}; use one of {MODES}")
+        raise ExplainerInputError(f"unknown perturbation {mode!r}; use one of {MODES}")
     base = _baseline(baseline, inputs).expand_as(inputs)
     sel = torch.zeros(inputs.shape[1], dtype=torch.bool, device=inputs.device)
     sel[list(bands)] = True
@@ -142,10 +142,10 @@ class SpectralGradCAM:
         check_eval_mode(self.model)
         check_inputs(self.model, inputs)
         if mode not in MODES:
-            raise ValueError(f"unknown perturbation {mode!r}; use one of {MODES}")
+            raise ExplainerInputError(f"unknown perturbation {mode!r}; use one of {MODES}")
         names = list(groups)
         if not names:
-            raise ValueError("no band groups given")
+            raise ExplainerInputError("no band groups given")
         c = inputs.shape[1]
         bad = {g: list(b) for g, b in groups.items() if not b or any(not 0 <= int(i) < c for i in b)}
         if bad:
