@@ -34,7 +34,6 @@ from eoxai.errors import (
     CheckpointNotFoundError,
     ChecksumError,
     CorruptFileError,
-    EoxaiError,
     UnsafeFileError,
 )
 from eoxai.models import build_model

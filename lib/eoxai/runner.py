@@ -249,6 +249,7 @@ def run_notebook(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m eoxai.runner`` (see the module docstring); returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebook")
     ap.add_argument("output")

@@ -6,11 +6,10 @@ tiling; the shipped stacks are ``config/stacks/*.yaml``.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 import numpy as np
 import pandas as pd

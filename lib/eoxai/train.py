@@ -36,7 +36,6 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -65,7 +64,7 @@ from eoxai.checkpoint import (
     save_torch_file,
 )
 from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import BandCountError, ConfigError, EoxaiError, MissingHeadError, NonFiniteError
+from eoxai.errors import BandCountError, ConfigError, MissingHeadError, NonFiniteError
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
@@ -290,6 +289,7 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """``x`` on ``device`` (non-blocking); a 4-D ``(B, C, H, W)`` batch channels-last if asked."""
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 

@@ -290,6 +290,7 @@ def missing_datasets_message(files: Sequence[str], data_dir: str | Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m eoxai.data.download``; returns the exit code."""
     ap = argparse.ArgumentParser(description="Download and verify the full datasets of the paper profile.")
     ap.add_argument("name", nargs="?", help=f"one of {sorted(REGISTRY)}")
     ap.add_argument("--root", default="data")

@@ -165,9 +165,9 @@ class EnMAPPotsdam:
     @staticmethod
     def plot(ds: xr.Dataset, tile: str | int = 0, title: str | None = None) -> Figure:
         """A tile's true-colour composite (bands nearest 650, 560, 470 nm) beside its labels."""
-        from eoxai.plots import class_cmap, class_legend, pixel_axes, stretch
-
         import matplotlib.pyplot as plt
+
+        from eoxai.plots import class_cmap, class_legend, pixel_axes, stretch
 
         t = ds.isel(tile=tile) if isinstance(tile, int) else ds.sel(tile=tile)
         wl = ds.wavelength_nm.values

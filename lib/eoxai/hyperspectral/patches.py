@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
-from eoxai.errors import ClassAbsentError, EoxaiError, InputError, PatchSizeError
+from eoxai.errors import ClassAbsentError, InputError, PatchSizeError
 
 
 def check_patch_size(size: int, tile_shape: tuple[int, int]) -> int:

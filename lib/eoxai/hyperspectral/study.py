@@ -402,7 +402,7 @@ def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFra
             preds.append(predict(model, data.extractor, data.test, cell.patch_size))
         y = data.test.label
         k = data.n_classes
-        est, lo, hi, _ = bootstrap_interval((y, *preds), lambda t, *p: np.mean([macro_f1(t, q, k) for q in p], axis=0),
+        est, lo, hi, _ = bootstrap_interval((y, *preds), lambda t, *p: np.mean([macro_f1(t, q, k) for q in p], axis=0),  # noqa: B023 - called now
                                             n_resamples=n_resamples, confidence=confidence, seed=config.seed)
         rows.append({"model": sel.model, "patch_size": int(sel.chosen), "test_f1": est, "test_f1_low": lo,
                      "test_f1_high": hi, "test_pixels": len(y),

@@ -9,7 +9,6 @@ from torch import nn
 
 from eoxai.errors import (
     BandCountError,
-    EoxaiError,
     ExplainerInputError,
     LayerError,
     MaskShapeError,

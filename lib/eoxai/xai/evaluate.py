@@ -367,7 +367,7 @@ def evaluate_explanations(
         for m in methods:
             att = explain(m, model, x, target, regions, groups, settings, seed=seed + i)
             spatial[m] = att.spatial
-            curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,
+            curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,  # noqa: B023 - called now
                                         blur=settings.shap_blur, batch_size=settings.rows(model, x), seed=seed + i)
             out["curves"] += [{**key, "method": m, **r} for r in curve.to_dict("records")]
             out["faithfulness"].append({**key, "method": m,

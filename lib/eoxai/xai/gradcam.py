@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eoxai.errors import EoxaiError, ExplainerInputError, LayerError, StrategyError
+from eoxai.errors import ExplainerInputError, LayerError, StrategyError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.targets import masked_logit, mean_softmax

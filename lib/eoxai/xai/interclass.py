@@ -257,7 +257,7 @@ def plot_heatmaps(matrices: dict[str, xr.DataArray], title: str | None = None) -
                              squeeze=False, constrained_layout=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
-    for ax, (name, m) in zip(axes.ravel(), matrices.items()):
+    for ax, (name, m) in zip(axes.ravel(), matrices.items(), strict=False):  # spare axes hidden above
         signed = float(m.min()) < 0
         sns.heatmap(m.to_pandas(), ax=ax, annot=True, fmt=".2f", cmap=DIVERGING if signed else SEQUENTIAL,
                     vmin=-1 if signed else 0, vmax=1, square=True, cbar_kws={"shrink": 0.7, "label": "(1)"},

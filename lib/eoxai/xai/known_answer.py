@@ -50,7 +50,7 @@ import xarray as xr
 from scipy import ndimage, stats
 from torch import nn
 
-from eoxai.errors import EoxaiError, ExplainerInputError, KnownAnswerError
+from eoxai.errors import ExplainerInputError, KnownAnswerError
 from eoxai.split import TRAIN
 from eoxai.stats import mean_ci
 

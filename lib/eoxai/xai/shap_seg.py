@@ -38,7 +38,7 @@ from scipy.ndimage import uniform_filter
 from torch import nn
 from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
-from eoxai.errors import EoxaiError, ExplainerInputError, MaxEvalsError
+from eoxai.errors import ExplainerInputError, MaxEvalsError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
 from eoxai.xai.targets import predicted_regions, region_mean
