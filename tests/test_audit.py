@@ -253,7 +253,7 @@ def _compare_only(capsys, monkeypatch, committed: Path, rerun: Path) -> tuple[in
 def test_an_integer_cell_is_compared_as_an_integer(trees, committed_copy, capsys, monkeypatch):
     table = committed_copy / "tables" / "fusion_summary.csv"
     df = pd.read_csv(table)
-    col = next(c for c in df.columns if pd.api.types.is_integer_dtype(df[c]) and not audit.MEASURED_COLUMNS.search(c))
+    col = next(c for c in df.columns if pd.api.types.is_integer_dtype(df[c]) and not audit.rules.MEASURED_COLUMNS.search(c))
     df[col] = df[col].astype(float)
     df.loc[0, col] = df.loc[0, col] + 1e-7  # 12 -> 12.0000001: within any float tolerance
     df.to_csv(table, index=False)
