@@ -30,7 +30,7 @@ import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 
 from eoxai.models import build_model
-from eoxai.runtime import select_device
+from eoxai.session import select_device
 from eoxai.xai.attribution import occlusion_evaluations
 from eoxai.xai.gradcam import AllClassGradCAM
 from eoxai.xai.targets import ScalarOutput

@@ -69,9 +69,9 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path
-from eoxai.evaluation import plot_training_curves
+from eoxai.accuracy import plot_training_curves
 from eoxai.fusion import read_cube
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs, train_run
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,

@@ -56,7 +56,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots
-from eoxai.evaluation import (
+from eoxai.accuracy import (
     ablation_table,
     comparisons,
     confusion_long,
@@ -71,7 +71,7 @@ from eoxai.evaluation import (
     run_label,
 )
 from eoxai.fusion import read_cube
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir)

@@ -57,7 +57,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import interclass
 from eoxai.xai.gradcam import AllClassGradCAM
 

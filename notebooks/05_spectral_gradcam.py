@@ -56,7 +56,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import spectral
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,

@@ -63,7 +63,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.stacks import cube_declaration, explained_target
 from eoxai.xai import attribution
 from eoxai.xai.gradcam import AllClassGradCAM

@@ -62,7 +62,7 @@ from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
 from eoxai.xai.instances import load_tiles, pick_tiles
 from eoxai.xai.modality import band_groups

@@ -72,7 +72,7 @@ from eoxai.checkpoint import load_checkpoint
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
 from eoxai.xai.instances import load_tiles, pick_tiles

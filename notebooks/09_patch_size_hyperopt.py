@@ -83,7 +83,7 @@ from eoxai.hyperspectral.study import (
     size_table,
     spectrum_table,
 )
-from eoxai.runtime import select_device, start_notebook
+from eoxai.session import select_device, start_notebook
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                       folders=("tables", "figures", "interim"))

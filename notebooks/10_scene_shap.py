@@ -60,7 +60,7 @@ from IPython.display import Image, display
 
 from eoxai import plots, scene
 from eoxai.data.eurosat import class_counts, open_eurosat
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures", "models"))

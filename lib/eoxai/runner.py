@@ -238,7 +238,7 @@ def run_notebook(
         )
     wall = time.perf_counter() - start
     stabilise_file(output)
-    from eoxai.runtime import configure_torch
+    from eoxai.session import configure_torch
 
     configure_torch(int(str(params.get("threads") or 1)))  # as every notebook does: the record's torch flags
     write_record(record, rule=rule, notebook=notebook.as_posix(), parameters=params,

@@ -68,7 +68,7 @@ from eoxai.errors import BandCountError, ConfigError, MissingHeadError, NonFinit
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
-from eoxai.runtime import select_device
+from eoxai.session import select_device
 from eoxai.tiles import IGNORE_INDEX, TileDataset
 
 #: input sets of the ablation, by name: which sensor groups each keeps
@@ -81,7 +81,7 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
 
 
 #: modules whose code decides the weights of a run (their source is hashed into a checkpoint's ``code_hash``)
-_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.runtime", "eoxai.models")
+_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.session", "eoxai.models")
 _WEIGHT_PACKAGES = ("torch", "segmentation-models-pytorch", "timm", "numpy")
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
 
@@ -542,7 +542,7 @@ def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device
     into ``checkpoint``), resuming from ``<that file>.state.pt`` after an interruption. The store
     lies outside a Snakemake job's declared outputs, which Snakemake deletes when the job fails.
     """
-    from eoxai.runtime import seed_everything
+    from eoxai.session import seed_everything
 
     checkpoint = Path(checkpoint)
     target = Path(store) / spec.stack / checkpoint.name if store is not None else checkpoint

@@ -498,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import json
 
     from eoxai.config import load_profile, notebook_parameters
-    from eoxai.runtime import configure_torch, seed_everything, select_device
+    from eoxai.session import configure_torch, seed_everything, select_device
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--profile", required=True)

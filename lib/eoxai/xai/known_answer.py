@@ -549,7 +549,7 @@ def train_on_rule(cube: xr.Dataset, spec: Any, *, device: str | torch.device = "
     Nothing is saved: the synthetic models exist for this benchmark only.
     """
     from eoxai.models import build_model
-    from eoxai.runtime import seed_everything
+    from eoxai.session import seed_everything
     from eoxai.train import fit, run_datasets
 
     if "synthetic_rule" not in cube.attrs:

@@ -1,4 +1,4 @@
-"""Seeds, threads, determinism and device choice: explicit, never global defaults."""
+"""A notebook's session: seeds, threads, determinism and device choice; explicit, never global defaults."""
 
 from __future__ import annotations
 
