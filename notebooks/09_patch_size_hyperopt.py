@@ -38,7 +38,7 @@
 # cross-instance JS divergence lies within the bootstrap interval of the most consistent size,
 # take the one with the best validation macro-F1; ties go to the smaller patch. The quick profile
 # runs narrower copies of both architectures on sampled pixels (see `config/quick.yaml`); the
-# paper profile runs the seed's widths, epochs and IG steps on every pixel.
+# paper profile runs the source paper's widths, epochs and IG steps on every pixel.
 
 # %% tags=["parameters"]
 profile = "quick"

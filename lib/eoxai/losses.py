@@ -4,7 +4,7 @@ All losses take logits ``(B, K, H, W)`` and targets ``(B, H, W)`` (int64, ``igno
 data) and return a scalar:
 
 - :func:`cross_entropy`: class-weighted cross-entropy (``torch.nn.functional.cross_entropy``); the
-  seeds' loss (Ebrahimi & Kumar), applied to logits once (their code applied softmax twice).
+  source papers' loss (Ebrahimi & Kumar), applied to logits once (their code applied softmax twice).
 - :func:`focal_loss`: softmax focal loss (Lin et al. 2017, *Focal loss for dense object
   detection*), ``-w_t (1 - p_t)^gamma log p_t``, normalised by the summed weights of the valid
   pixels, so ``gamma = 0`` is exactly the weighted cross-entropy.

@@ -348,7 +348,7 @@ def explain_partition(
     images:
         ``(N, C, H, W)`` in the model's data units.
     top_k, max_evals, blur:
-        As in the seed (``top 4``, ``max_evals=50000``, ``blur(128,128)`` on 256 x 256); the blur
+        As in the source paper (``top 4``, ``max_evals=50000``, ``blur(128,128)`` on 256 x 256); the blur
         kernel is in pixels ``(kx, ky)``; fewer evaluations give coarser maps.
     batch_size:
         Masked images shap evaluates per step, and the most per model call; a call holds fewer
@@ -568,7 +568,7 @@ def explain_and_score(
 def plot_shap_image(
     rgb: np.ndarray, shap_maps: xr.DataArray, true_class: str | None = None, title: str | None = None,
 ) -> Figure:
-    """The seed's figure for one image: the scene, then one SHAP map per top-k class.
+    """The source paper's figure for one image: the scene, then one SHAP map per top-k class.
 
     ``rgb`` is ``(H, W, 3)`` in [0, 1]; ``shap_maps`` is ``(rank, y, x)`` with ``class_name`` and
     ``probability`` coordinates (one image of :func:`explain_partition`'s result). Maps share one

@@ -1,6 +1,6 @@
 """Training of the fusion models: seeded, deterministic on CPU, early-stopped, resumable.
 
-What the seeds' training got wrong and what this module does instead (issue 4):
+What the source papers' training got wrong and what this module does instead (issue 4):
 
 - logits go to the loss once (no softmax in the model); class weights come from the training
   split (:func:`eoxai.losses.class_weights`);

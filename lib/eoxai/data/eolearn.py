@@ -3,7 +3,7 @@
 Source: sentinel-hub/eo-learn ``example_data`` (MIT licence). 101 x 100 pixels at about 10 m in
 EPSG:32633. The five reference scenes are cloud-free dates whose acquisition times the publisher
 did not record, so they are treated as unordered dates; the compendium uses two of them as the
-seeds' "dual-month optical" input (``s2_t1``, ``s2_t2``) plus the DEM (``dem``).
+source papers' "dual-month optical" input (``s2_t1``, ``s2_t2``) plus the DEM (``dem``).
 """
 
 from __future__ import annotations

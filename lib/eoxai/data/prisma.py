@@ -1,6 +1,6 @@
 """PRISMA L2D (geocoded surface reflectance) HE5 products, read with :mod:`h5py`.
 
-The paper profile of notebook 09 uses the seed's PRISMA scene (Seville, 27 May 2020; Linardi,
+The paper profile of notebook 09 uses the source paper's PRISMA scene (Seville, 27 May 2020; Linardi,
 Dabo & Paris, IGARSS 2025). PRISMA products are distributed by ASI after registration
 (https://prisma.asi.it/); they cannot be downloaded by this project. Put the ``.he5`` file and its
 label rasters in one folder with a ``SHA256SUMS`` (``sha256sum *.he5 *.npy > SHA256SUMS``).
@@ -177,7 +177,7 @@ class PrismaL2D:
         masks; they are merged, the first labelled value winning) with raw values ``classes``
         (raw value -> name) and ``label_nodata`` for unlabelled pixels. Blocks of ``block_size``
         pixels are assigned to splits as a whole, so train and test pixels are never neighbours
-        inside a patch (the seed's left/right split let patches straddle the border).
+        inside a patch (the source paper's left/right split let patches straddle the border).
         """
         image = self.read()
         merged = np.full(image.shape[1:], label_nodata, dtype=np.int64)
@@ -194,7 +194,7 @@ class PrismaL2D:
 
 
 def read_label_raster(path: str | Path) -> np.ndarray:
-    """A label map on the scene's grid from ``.npy`` (the seed's masks) or a one-band GeoTIFF."""
+    """A label map on the scene's grid from ``.npy`` (the source paper's masks) or a one-band GeoTIFF."""
     path = require_file(Path(path), PrismaL2D.how_to_get)
     if path.suffix == ".npy":
         return np.load(path)

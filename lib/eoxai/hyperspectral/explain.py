@@ -1,6 +1,6 @@
 """Band attributions of a pixel-patch classifier: Integrated Gradients inside a NoiseTunnel.
 
-As in the seed (Linardi, Dabo & Paris, IGARSS 2025): captum's
+As in the source paper (Linardi, Dabo & Paris, IGARSS 2025): captum's
 :class:`~captum.attr.IntegratedGradients` (Sundararajan, Taly & Yan 2017, *Axiomatic attribution
 for deep networks*, ICML) with a zero baseline (the training mean after normalisation), wrapped
 in :class:`~captum.attr.NoiseTunnel` with ``smoothgrad_sq``, 10 noisy samples and sigma 0.2

@@ -1,4 +1,4 @@
-"""Pixel-patch classifiers for hyperspectral patches: the seed's CNN2D and ViT.
+"""Pixel-patch classifiers for hyperspectral patches: the source paper's CNN2D and ViT.
 
 Both follow Linardi, Dabo & Paris (IGARSS 2025, ``ds4xai/xAIDrivenHyperOpt``): a 1 x 1
 convolution reduces the bands to ``n_comps`` (15) components with a tanh, then
@@ -39,7 +39,7 @@ class SpectralReduction(nn.Sequential):
 
 
 class CNN2D(nn.Module):
-    """The seed's 2-D CNN: reduction, 3 x 3 conv blocks, global average pooling, MLP head."""
+    """The source paper's 2-D CNN: reduction, 3 x 3 conv blocks, global average pooling, MLP head."""
 
     def __init__(self, n_bands: int, n_classes: int, n_comps: int = 15,
                  widths: Sequence[int] = (32, 64, 128, 256), hidden: Sequence[int] = (256, 128),
@@ -80,7 +80,7 @@ def token_grid(patch_size: int, token_size: int = 3) -> tuple[int, int]:
 
 
 class PatchViT(nn.Module):
-    """The seed's small ViT over 3 x 3-pixel tokens of the reduced patch (see the module docstring)."""
+    """The source paper's small ViT over 3 x 3-pixel tokens of the reduced patch (see the module docstring)."""
 
     def __init__(self, n_bands: int, n_classes: int, patch_size: int, n_comps: int = 15, token_size: int = 3,
                  dim: int = 128, depth: int = 6, heads: int = 4, mlp_dim: int = 256, dropout: float = 0.1) -> None:
@@ -124,7 +124,7 @@ class PatchViT(nn.Module):
 
 
 def _init_weights(m: nn.Module) -> None:
-    """The seed's initialisation: Kaiming (fan-out) for convolutions, Xavier for linear layers."""
+    """The source paper's initialisation: Kaiming (fan-out) for convolutions, Xavier for linear layers."""
     if isinstance(m, nn.Conv2d):
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if m.bias is not None:

@@ -1,7 +1,7 @@
 """Pixel-centred patches from a tile set, with checks that keep the splits spatially disjoint.
 
 A sample is one labelled pixel; its input is the ``p x p`` patch centred on it (``p`` odd), the
-pixel-patch classification of the seed (Linardi, Dabo & Paris, IGARSS 2025). Each tile is padded
+pixel-patch classification of the source paper (Linardi, Dabo & Paris, IGARSS 2025). Each tile is padded
 on its own with zeros, i.e. the training mean after :func:`eoxai.data.hyperspectral.normalise`,
 so a patch never holds a pixel of another tile, and since whole tiles belong to one split, never a
 pixel of another split. (The seed padded the raw cube with 0 before standardising, which made

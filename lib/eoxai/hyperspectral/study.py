@@ -7,8 +7,8 @@ Reproduces the design of Linardi, Dabo & Paris (IGARSS 2025) with its errors fix
 3. every instance explains the **same** held-out pixels with the same noise (IG + NoiseTunnel),
    so explanations can be compared across instances;
 4. metrics named for what they measure (:mod:`eoxai.hyperspectral.consistency`): uniformity
-   (the seed's metric, closeness to a flat spectrum), concentration (1 - normalised entropy: how
-   few bands an explanation uses) and cross-instance consistency (the seed's stated aim);
+   (the source paper's metric, closeness to a flat spectrum), concentration (1 - normalised entropy: how
+   few bands an explanation uses) and cross-instance consistency (the source paper's stated aim);
 5. bootstrap intervals that resample pixels; the test split is used once, at the chosen size.
 
 Explanations and validation F1 come from the validation tiles by default, so the selection never
@@ -61,7 +61,7 @@ _CELL_ARRAYS = ("val_pred", "explain_pred", "attributions")
 
 @dataclass(frozen=True)
 class IGConfig:
-    """Integrated Gradients in a NoiseTunnel (defaults: the seed's, with captum's 50 steps)."""
+    """Integrated Gradients in a NoiseTunnel (defaults: the source paper's, with captum's 50 steps)."""
 
     nt_samples: int = 10
     stdevs: float = 0.2
@@ -298,7 +298,7 @@ def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: 
 
     - ``val_f1``: mean over instances of the validation macro-F1; interval: bootstrap over
       validation pixels (the same resample for every instance); ``val_f1_sd``: across instances.
-    - ``uniformity`` (the seed's metric; 1 = flat spectrum) and ``concentration`` (1 - normalised
+    - ``uniformity`` (the source paper's metric; 1 = flat spectrum) and ``concentration`` (1 - normalised
       entropy; 1 = one band): class-balanced means over explained pixels of the instances' mean;
       ``consistency_js``: class-balanced mean of the per-pixel mean pairwise JS divergence between
       instances (lower = more consistent). Intervals (``<metric>_low``, ``<metric>_high``):
@@ -348,10 +348,10 @@ def select_patch_size(table: pd.DataFrame) -> pd.DataFrame:
     """Apply :data:`SELECTION_RULE` per model; also report what each criterion alone would pick.
 
     ``table`` is :func:`size_table`'s output. Returns one row per model with ``chosen``,
-    ``by_val_f1`` (best validation F1: the seed's rule), ``by_consistency`` (least cross-instance JS divergence),
-    ``by_uniformity`` (highest uniformity: the seed's explanation rule, which picks the flattest
+    ``by_val_f1`` (best validation F1: the source paper's rule), ``by_consistency`` (least cross-instance JS divergence),
+    ``by_uniformity`` (highest uniformity: the source paper's explanation rule, which picks the flattest
     spectrum), ``by_concentration`` (highest concentration: the fewest bands) and
-    ``uniformity_agrees`` (the seed's metric picks the size cross-instance consistency picks).
+    ``uniformity_agrees`` (the source paper's metric picks the size cross-instance consistency picks).
     Ties go to the smaller patch.
     """
     rows = []
@@ -478,7 +478,7 @@ def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = 
         if pd.isna(r.uniformity_agrees):
             text += "No patch size had enough explained pixels for the explanation metrics."
         else:
-            text += (f"Cross-instance consistency is best at {r.by_consistency}; the seed's metric (uniformity, "
+            text += (f"Cross-instance consistency is best at {r.by_consistency}; the source paper's metric (uniformity, "
                      f"the flattest spectrum) is highest at {r.by_uniformity}, "
                      + ("the same size" if r.uniformity_agrees else "a different size")
                      + f"; concentration (the fewest bands) is highest at {r.by_concentration}.")

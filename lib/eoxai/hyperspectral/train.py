@@ -1,7 +1,7 @@
 """Training and prediction for the pixel-patch classifiers, seeded and in memory.
 
-The seed's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (lr 3e-4, weight decay 1e-6),
-a one-cycle schedule peaking at ``max_lr`` 0.03 (the seed's ``lr * 100``), unweighted cross-
+The source paper's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (lr 3e-4, weight decay 1e-6),
+a one-cycle schedule peaking at ``max_lr`` 0.03 (the source paper's ``lr * 100``), unweighted cross-
 entropy (optionally class-balanced), 30 epochs. Patches are cut per batch from a :class:`~eoxai.hyperspectral.patches.PatchExtractor`,
 so no patch tensor of the whole training set is ever held in memory. The final weights are kept
 (the one-cycle schedule ends at a tiny learning rate), so validation pixels are used to select
@@ -22,7 +22,7 @@ from eoxai.hyperspectral.patches import PatchExtractor, Pixels
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`fit` (defaults: the seed's)."""
+    """Hyper-parameters of :func:`fit` (defaults: the source paper's)."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -30,7 +30,7 @@ class TrainConfig:
     max_lr: float = 0.03
     weight_decay: float = 1e-6
     #: ``"balanced"``: cross-entropy weights inversely proportional to the training class counts
-    #: (scikit-learn's convention), so a rare class counts in the macro-F1 it is selected on; None: unweighted (the seed)
+    #: (scikit-learn's convention), so a rare class counts in the macro-F1 it is selected on; None: unweighted (the source paper)
     class_weights: str | None = None
 
 

@@ -9,7 +9,7 @@ Ebrahimi & Kumar used for both), and ``target`` picks the class. The wrappers ad
 the cost is set by the number of model evaluations, so they must run in batches, sized by a
 memory budget, :mod:`eoxai.xai.budget`, so that large tiles do not thrash and small ones fill a
 pass), and
-return :mod:`xarray` maps whose ``band`` coordinate names the bands. The seed's settings are
+return :mod:`xarray` maps whose ``band`` coordinate names the bands. The source paper's settings are
 the defaults: occlusion window ``(3, 15, 15)``, strides ``(3, 8, 8)``, baseline 0; IG 200 steps
 from a zero baseline.
 """

@@ -272,7 +272,7 @@ def gradcam_all_classes(
     ``layer`` is a module of ``model`` or its dotted name (e.g. ``'segmentation_head.0'``, the
     seed's logits layer, or a decoder block); it must be called once per forward pass.
     ``upsample`` resizes the maps to ``(H, W)`` like captum's ``LayerAttribution.interpolate``
-    (default ``'nearest'``, as the seed); None keeps the layer's resolution.
+    (default ``'nearest'``, as the source paper); None keeps the layer's resolution.
     ``relu_attributions`` as in captum (default False: signed maps). ``strategy`` and ``chunk``
     choose how the ``n`` class gradients are taken (module doc; the maps do not depend on it).
     Raises clear errors for a training-mode model, a wrong band count, an unknown layer or a class
@@ -309,8 +309,8 @@ class AllClassGradCAM:
     ----------
     model: any eval-mode ``nn.Module`` mapping ``(B, C, H, W)`` to logits ``(B, K, H, W)``.
     layer: the module (or its dotted name) whose output is explained; default the last Conv2d
-        (the seed's choice: the logits layer).
-    score: the scalar target per class (``'softmax_sum'``, the seed's; ``'softmax_mean'``;
+        (the source paper's choice: the logits layer).
+    score: the scalar target per class (``'softmax_sum'``, the source paper's; ``'softmax_mean'``;
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
     strategy: how the class gradients are taken: ``'auto'`` (default), ``'loop'``, ``'vmap'``,
         ``'chunked'`` (``chunk`` classes per ``vmap``) or ``'probe'`` (time them once, keep the fastest).

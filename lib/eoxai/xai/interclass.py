@@ -59,14 +59,14 @@ def sign_counts(
     label: torch.Tensor | np.ndarray | None = None,
     valid: torch.Tensor | np.ndarray | None = None,
 ) -> xr.Dataset:
-    """The seed's Interclass-Grad-CAM counts, summed over images.
+    """The source paper's Interclass-Grad-CAM counts, summed over images.
 
     cams ``(N, K, H, W)`` Grad-CAM of every class at input resolution; pred ``(N, H, W)``
     predicted class; label ``(N, H, W)`` reference classes (< 0 ignored) or None; valid
     ``(N, H, W)`` bool, the pixels to count (default all).
 
     Per image only classes present in the label or the prediction (within ``valid``) are
-    explained and counted as regions, as in the seed. Returns a Dataset with ``positive`` and
+    explained and counted as regions, as in the source paper. Returns a Dataset with ``positive`` and
     ``negative`` pixel counts ``(target, region)`` and ``images`` ``(target,)``: the number of
     images in which each class was explained.
     """
@@ -98,7 +98,7 @@ def sign_counts(
 def seed_normalise(counts: xr.Dataset) -> xr.Dataset:
     """Each target's positive and negative count vectors divided by their own maximum; ``net = pos - neg``.
 
-    The seed's bar-plot quantities: ``positive`` and ``negative`` in [0, 1] (negative is shown to
+    The source paper's bar-plot quantities: ``positive`` and ``negative`` in [0, 1] (negative is shown to
     the left), ``net`` in [-1, 1]. Rows with no counts stay 0.
     """
     def norm(da: xr.DataArray) -> xr.DataArray:
@@ -208,7 +208,7 @@ def to_matrix(table: pd.DataFrame, value: str) -> pd.DataFrame:
 
 
 def plot_seed_bars(normalised: xr.Dataset, targets: Sequence[str] | None = None, title: str | None = None) -> Figure:
-    """The seed's bar plot for each target class: positive (right) and negative (left) bars per region, and net.
+    """The source paper's bar plot for each target class: positive (right) and negative (left) bars per region, and net.
 
     ``normalised`` from :func:`seed_normalise`. One row of two panels per target class.
     """

@@ -6,7 +6,7 @@ model predicts as ``c`` on the unperturbed input (:func:`eoxai.xai.targets.regio
 - :func:`explain_partition` - ``shap.PartitionExplainer`` (Owen values over a hierarchy of
   image regions; Lundberg & Lee 2017, and shap's partition algorithm) with :class:`BlurMasker`:
   the features are square blocks of pixels spanning **all** bands, and a hidden block takes the
-  values of a box-blurred copy of the image, band by band. This is the seed's
+  values of a box-blurred copy of the image, band by band. This is the source paper's
   ``shap.maskers.Image("blur(k,k)")`` set-up (reasonfieldlab blog), made to work on any number of
   bands (shap's masker uses OpenCV, which stops at a few channels, and splits bands only below
   single pixels, so it can never attribute to bands at a usable ``max_evals``).
@@ -226,7 +226,7 @@ def explain_partition(
 
     ``images`` ``(B, C, H, W)``; ``regions`` ``(B, K, H, W)`` bool (default: the model's own
     prediction on each image, :func:`eoxai.xai.targets.predicted_regions`). Explained classes per
-    image: ``classes`` if given, else the ``top_k`` classes by predicted area (the seed's top-k).
+    image: ``classes`` if given, else the ``top_k`` classes by predicted area (the source paper's top-k).
 
     Returns a Dataset with ``shap`` ``(sample, class, y, x)`` (per pixel: each block's value spread
     evenly over its pixels, so a map sums to the block total; NaN for classes not explained for

@@ -5,7 +5,7 @@ Grad-CAM for one hard-coded class, clip the map to [-1, 1] and draw one violin p
 
 - groups are single bands *and* modality groups (``s1``, ``s2_t1``, ``s2_t2``, ``dem``), named by
   the data's own band coordinate;
-- two perturbations: ``'keep'`` (the seed's keep-one: the group keeps its values, every other
+- two perturbations: ``'keep'`` (the source paper's keep-one: the group keeps its values, every other
   band is set to the baseline) and ``'drop'`` (leave-one-out: only the group is set to the
   baseline);
 - any baseline per band, e.g. zero in raw units or the training mean (0 in z-score space);
@@ -106,7 +106,7 @@ class SpectralGradCAM:
 
     model: eval-mode ``nn.Module``, ``(B, C, H, W)`` -> logits ``(B, K, H, W)``; layer: as
     :class:`~eoxai.xai.gradcam.AllClassGradCAM` (default the last Conv2d); score: the per-class
-    target (default the seed's sum of softmax); batch_size: perturbed images per pass at most,
+    target (default the source paper's sum of softmax); batch_size: perturbed images per pass at most,
     fewer if they do not fit ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the
     device's default budget, :mod:`eoxai.xai.budget`).
     """
@@ -187,7 +187,7 @@ class SpectralGradCAM:
 def spectral_table(ds: xr.Dataset, valid: np.ndarray | None = None) -> pd.DataFrame:
     """One row per ``(group, class)`` of a :meth:`SpectralGradCAM.attribute` result.
 
-    Columns: ``group, kind, class, mode, cam_mean`` (mean CAM of the perturbed input, the seed's
+    Columns: ``group, kind, class, mode, cam_mean`` (mean CAM of the perturbed input, the source paper's
     quantity), ``cam_effect`` (mean ``|CAM - CAM_reference|``), ``cam_effect_rel`` (the same over
     the mean ``|CAM_input|``, comparable across classes), ``score_effect`` (keep: score minus
     the all-baseline score, i.e. what the group alone adds; drop: the input's score minus the
@@ -222,10 +222,10 @@ def rank_groups(table: pd.DataFrame, by: str = "cam_effect") -> pd.DataFrame:
 
 def violin_values(ds: xr.Dataset, cls: str, kind: str = "band", clip: float = 1.0, max_pixels: int = 2000,
                   seed: int = 0) -> pd.DataFrame:
-    """The seed's violin data: each group's CAM of class ``cls``, scaled and clipped to ``[-clip, clip]``.
+    """The source paper's violin data: each group's CAM of class ``cls``, scaled and clipped to ``[-clip, clip]``.
 
     CAMs are divided by the largest ``|CAM|`` of the unperturbed input per sample (so 1 = the
-    peak of the real map; the seed clipped raw values), then clipped as in the seed. At most
+    peak of the real map; the source paper clipped raw values), then clipped as in the source paper. At most
     ``max_pixels`` pixels per group, drawn with ``seed``. Columns ``group, value``.
     """
     cam = ds["cam"].sel({"class": cls})

@@ -54,7 +54,7 @@ class ScalarOutput(nn.Module):
     """Wrap a segmentation model so that it returns ``(B, K)``: one scalar per class.
 
     ``reduce(logits (B, K, H, W)) -> (B, K)``; the default is the spatial mean of the softmax,
-    the seed's forward for occlusion and Integrated Gradients. captum's ``target=c`` then picks
+    the source paper's forward for occlusion and Integrated Gradients. captum's ``target=c`` then picks
     class ``c``.
     """
 
