@@ -1,7 +1,7 @@
 # One entry point; `make` or `make help` lists the targets. The two README commands:
 #   make reproduce   set everything up, then regenerate results/ with the quick profile
 #   make test        set everything up, then run the test suite (incl. the smoke DAG) with coverage
-# While editing: `make test-fast` (no pipeline tests, under 2 minutes) and `make lint` (ruff + mypy).
+# While editing: `make test-fast` (no pipeline or slow tests, under 2 minutes) and `make lint` (ruff + mypy).
 # Needs GNU make, Python 3.11+ with its venv module, and network access to the package index.
 # Override e.g. `make reproduce CORES=4 PROFILE=paper`.
 
@@ -51,8 +51,8 @@ reproduce: setup  ## regenerate every table, figure, executed notebook and the m
 test: setup  ## run the test suite (unit tests on the shipped real data + the whole smoke DAG), print coverage
 	$(BIN)/python -m pytest --cov=eoxai --cov-report=term $(PYTEST_ARGS)
 
-test-fast: setup  ## the tests without the pipeline ones (no Snakemake DAG, no notebook run): under 2 minutes
-	$(BIN)/python -m pytest -m "not pipeline" $(PYTEST_ARGS)
+test-fast: setup  ## the tests without the pipeline and slow ones (no Snakemake, no long training): under 2 minutes
+	$(BIN)/python -m pytest -m "not pipeline and not slow" $(PYTEST_ARGS)
 
 lint: setup  ## ruff (style, imports, docstrings) on lib, then mypy on the eoxai package
 	$(BIN)/ruff check lib

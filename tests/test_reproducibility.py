@@ -48,6 +48,7 @@ def _baseline(env: dict[str, str]) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_pixel_logreg_is_the_same_on_other_threads_and_blas_kernels():
     results = {name: _baseline(env) for name, env in MACHINES.items()}
     first = results["one thread"]

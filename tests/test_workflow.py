@@ -18,6 +18,7 @@ def run_snakemake(*args: str, timeout: int = 1800) -> subprocess.CompletedProces
     return subprocess.run([*SNAKEMAKE, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("profile", ["quick", "smoke"])
 def test_dry_run_lists_every_notebook(profile, tmp_path):
     out = run_snakemake("-n", "--cores", "2", "--forceall", "--printshellcmds",
@@ -28,6 +29,7 @@ def test_dry_run_lists_every_notebook(profile, tmp_path):
     assert "manifest" in out.stdout
 
 
+@pytest.mark.pipeline
 def test_paper_profile_names_the_missing_full_dataset(tmp_path):
     out = run_snakemake("-n", "--cores", "2", "--config", "profile=paper", f"results_dir={tmp_path}")
     assert out.returncode != 0
@@ -35,6 +37,7 @@ def test_paper_profile_names_the_missing_full_dataset(tmp_path):
     assert "data/sen1floods11" in out.stdout + out.stderr
 
 
+@pytest.mark.pipeline
 def test_unknown_profile_fails_clearly():
     out = run_snakemake("-n", "--cores", "1", "--config", "profile=nope")
     assert out.returncode != 0

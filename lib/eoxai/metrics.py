@@ -12,6 +12,7 @@ Cohen's kappa is ``(p_o - p_e) / (1 - p_e)`` (NaN when ``p_e = 1``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,7 @@ def tile_confusion(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
     return np.stack([confusion_matrix(p, t, n_classes, ignore_index) for p, t in zip(pred, target, strict=True)])
 
 
-def scores(cm: np.ndarray) -> dict[str, object]:
+def scores(cm: np.ndarray) -> dict[str, Any]:
     """Scores of a ``(K, K)`` confusion matrix.
 
     Returns ``miou``, ``f1`` (macro), ``oa``, ``kappa``, ``pixels`` (floats/int) and per class
@@ -75,7 +76,7 @@ def scores(cm: np.ndarray) -> dict[str, object]:
 def summary_row(cm: np.ndarray) -> dict[str, float]:
     """The scalar scores of :func:`scores` (``miou, f1, oa, kappa, pixels``) as one table row."""
     s = scores(cm)
-    return {k: s[k] for k in ("miou", "f1", "oa", "kappa", "pixels")}  # type: ignore[misc]
+    return {k: s[k] for k in ("miou", "f1", "oa", "kappa", "pixels")}
 
 
 def per_class_table(cm: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:

@@ -66,6 +66,9 @@ class SceneClassifier(nn.Module):
     ``forward(x)``: ``x`` float ``(B, C, H, W)`` in data units -> logits ``(B, K)``.
     """
 
+    mean: torch.Tensor  # buffers (1, C, 1, 1): the training bands' statistics
+    std: torch.Tensor
+
     def __init__(
         self,
         arch: str,

@@ -74,8 +74,8 @@ def block_split(
             "need at least 3 (one per split): use a smaller block_size"
         )
     k = int(n_classes if n_classes is not None else max(int(label.max()) + 1, 1))
-    blocks = label[: nby * block_size, : nbx * block_size].reshape(nby, block_size, nbx, block_size)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(nby * nbx, -1)
+    cells = label[: nby * block_size, : nbx * block_size].reshape(nby, block_size, nbx, block_size)
+    blocks = cells.transpose(0, 2, 1, 3).reshape(nby * nbx, -1)
     hist = np.stack([np.bincount(b[b >= 0], minlength=k)[:k] for b in blocks]).astype(np.float64)
     total = hist.sum(axis=0)
     target = total / max(total.sum(), 1.0)

@@ -21,7 +21,7 @@ from scipy import stats as st
 from eoxai.errors import InputError
 
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """``(mean, low, high)`` of ``values`` with a two-sided Student-t interval; NaN bounds for n < 2."""
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
     if v.size == 0:

@@ -615,10 +615,10 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
     for start in range(0, len(dataset), batch_size):
         idx = range(start, min(start + batch_size, len(dataset)))
         image, _ = _batch(dataset, idx)
-        s = model.influence(image.to(dev)).cpu().numpy()
+        s = model.influence(image.to(dev)).cpu().numpy()  # type: ignore[operator]  # unet_influence's method
         for j, i in enumerate(idx):
             r, c = dataset.origins[i]
-            for m, name in enumerate(model.modality_names):
+            for m, name in enumerate(model.modality_names):  # type: ignore[arg-type]  # a list set by build_model
                 rows.append({"tile_row": int(r), "tile_col": int(c), "modality": name,
                              "sensor": modality_sensor(name), "score": float(s[j, m])})
     return pd.DataFrame(rows)

@@ -119,7 +119,8 @@ def result_files(results_dir: str | Path, root: str | Path = ".") -> tuple[list[
     of the others (:func:`exclusion_rule`). A nested ``manifest.json`` excludes nothing."""
     base = Path(results_dir)
     others = other_profile_dirs(base, root)
-    audited, excluded = [], {}
+    audited: list[str] = []
+    excluded: dict[str, int] = {}
     for f in sorted(p for p in base.rglob("*") if p.is_file()):
         rel = f.relative_to(base).as_posix()
         why = exclusion_rule(rel, others)

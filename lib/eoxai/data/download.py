@@ -22,7 +22,7 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,7 +164,7 @@ def sen1floods11_chips(base_url: str, splits: Sequence[str] = ("train", "valid",
     chips: list[str] = []
     for split in splits:
         with _open(f"{base_url}/{spec.format(split=split)}", timeout) as response:
-            for row in csv.reader(io.TextIOWrapper(response, encoding="utf-8")):
+            for row in csv.reader(io.TextIOWrapper(response, encoding="utf-8")):  # type: ignore[type-var]  # a binary HTTP stream
                 if row and row[0].endswith("_S1Hand.tif"):
                     chips.append(row[0].removesuffix("_S1Hand.tif"))
     return sorted(set(chips))
@@ -175,7 +175,7 @@ def download_sen1floods11(
     chips: Sequence[str] | None = None,
     base_url: str | None = None,
     timeout: float = 60.0,
-    progress: Callable[..., object] = tqdm,
+    progress: Callable[..., Iterable[str]] = tqdm,
     dataset: str = "sen1floods11",
 ) -> list[Path]:
     """Download Sen1Floods11 hand-labelled chips into ``root/sen1floods11/{S1,S2,Labels}/``.
@@ -246,7 +246,7 @@ def download(name: str, root: str | Path = "data", **kwargs: object) -> list[Pat
     if ds.fetcher is not None:
         before = _existing_dirs(root, ds.folder)
         try:
-            return globals()[ds.fetcher](root, dataset=name, **kwargs)  # type: ignore[no-any-return]
+            return globals()[ds.fetcher](root, dataset=name, **kwargs)
         except BaseException:
             _remove_new_empty_dirs(root, ds.folder, before)
             raise

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class PrismaL2D:
             raise DatasetNotFoundError(f"{self.path} is not a readable HDF5/HE5 file: {exc}") from exc
 
     @staticmethod
-    def _dataset(f, name: str):  # noqa: ANN001, ANN205 - h5py objects
+    def _dataset(f: Any, name: str) -> Any:  # h5py objects (untyped)
         key = f"{SWATH}/Data Fields/{name}"
         if key not in f:
             raise DatasetNotFoundError(
@@ -87,7 +88,7 @@ class PrismaL2D:
         return f[key]
 
     @staticmethod
-    def _attr(f, name: str) -> np.ndarray:  # noqa: ANN001
+    def _attr(f: Any, name: str) -> np.ndarray:
         if name not in f.attrs:
             raise DatasetNotFoundError(f"{Path(f.filename).name} lacks the root attribute {name!r} of a PRISMA L2D product")
         return np.atleast_1d(np.asarray(f.attrs[name]))
@@ -200,7 +201,7 @@ def read_label_raster(path: str | Path) -> np.ndarray:
         return np.load(path)
     import rioxarray
 
-    da = rioxarray.open_rasterio(path)
+    da: xr.DataArray = rioxarray.open_rasterio(path)  # type: ignore[assignment]  # one single-band file
     if da.sizes["band"] != 1:
         raise BandCountError(f"{path.name}: a label raster has 1 band, found {da.sizes['band']}")
     return np.asarray(da.values[0])

@@ -14,6 +14,7 @@ explained with the same noisy inputs and their attributions differ only by the m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +29,7 @@ from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 def band_attributions(
     model: nn.Module,
     inputs: torch.Tensor,
-    targets: Sequence[int] | torch.Tensor,
+    targets: Sequence[int] | np.ndarray | torch.Tensor,
     *,
     nt_samples: int = 10,
     stdevs: float = 0.2,
@@ -76,7 +77,7 @@ def as_spectrum(attributions: np.ndarray, bands: xr.DataArray | xr.Dataset) -> x
 
     ``bands`` is any object with a ``band`` coordinate (and ``wavelength_nm``, ``detector``).
     """
-    coords = {"band": bands["band"].values}
+    coords: dict[str, Any] = {"band": bands["band"].values}
     for k in ("wavelength_nm", "fwhm_nm", "detector"):
         if k in bands.coords:
             coords[k] = ("band", bands[k].values)

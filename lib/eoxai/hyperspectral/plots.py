@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ MODEL_COLOURS = {"cnn2d": OKABE_ITO[4], "vit": OKABE_ITO[5]}
 MODEL_LABELS = {"cnn2d": "CNN2D", "vit": "ViT"}
 
 
-def _model_style(model: str, i: int) -> dict[str, object]:
+def _model_style(model: str, i: int) -> dict[str, Any]:
     return {"color": MODEL_COLOURS.get(model, OKABE_ITO[i % len(OKABE_ITO)]),
             "label": MODEL_LABELS.get(model, model)}
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -58,7 +59,7 @@ def modality_slices(modalities: Mapping[str, int]) -> dict[str, slice]:
     return out
 
 
-def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> nn.Module:
+def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> Any:  # smp's untyped encoder
     """smp's Mix-Vision-Transformer encoder ``mit_{size}`` for ``in_channels`` bands.
 
     Features for input ``(B, C, H, W)``: ``[x, empty (B, 0, H/2, W/2), (B, c1, H/4, W/4), ...,
@@ -117,10 +118,10 @@ def build_model(
                               influence=name == "unet_influence")
     else:
         raise InputError(f"unknown model {name!r}; known: {list(MODELS)}")
-    model.modalities = dict(modalities)  # type: ignore[assignment]
-    model.class_names = list(classes)  # type: ignore[assignment]
-    model.in_channels = in_channels  # type: ignore[assignment]
-    model.arch = name  # type: ignore[assignment]
+    model.modalities = dict(modalities)
+    model.class_names = list(classes)
+    model.in_channels = in_channels
+    model.arch = name
     return model
 
 
@@ -130,7 +131,7 @@ def bottleneck(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Used by modality-occlusion analyses (embedding distance, Ekim & Schmitt).
     """
     if hasattr(model, "bottleneck"):
-        return model.bottleneck(x)
+        return model.bottleneck(x)  # type: ignore[operator]  # Module.__getattr__ reads as Tensor | Module
     if hasattr(model, "encoder"):
-        return model.encoder(x)[-1]
+        return model.encoder(x)[-1]  # type: ignore[operator]  # (as above)
     raise MissingHeadError(f"{type(model).__name__} exposes neither .bottleneck() nor .encoder")

@@ -91,6 +91,9 @@ class Claire(nn.Module):
     both must be non-empty. H and W must be multiples of 32.
     """
 
+    idx_a: torch.Tensor  # buffers: the band indices of each encoder
+    idx_b: torch.Tensor
+
     def __init__(self, modalities: Mapping[str, int], n_classes: int, size: str = "b0",
                  weights: str | None = None, max_tokens: int = 256) -> None:
         super().__init__()

@@ -38,6 +38,8 @@ class InfluenceUNet(nn.Module):
     H and W must be multiples of 32. With ``influence``, at least two modalities are needed.
     """
 
+    keep: torch.Tensor  # buffer: (N modalities, C) ones, zero on modality i's bands
+
     def __init__(self, modalities: Mapping[str, int], n_classes: int, size: str = "b0",
                  weights: str | None = None, influence: bool = True) -> None:
         super().__init__()

@@ -155,12 +155,12 @@ def explain(
                                  blur=settings.shap_blur, max_evals=settings.shap_max_evals,
                                  batch_size=settings.batch_size, seed=seed, progress=False, kind=settings.kind,
                                  memory_mb=settings.memory_mb)
-        spatial = part["shap"].isel(sample=0, **{"class": target}).values
+        spatial = part["shap"].isel({"sample": 0, "class": target}).values
         if not features:
             return Attribution(spatial)
         exact = band_group_shap(model, image, groups, regions=regions[None], kind=settings.kind,
                                 batch_size=settings.batch_size, memory_mb=settings.memory_mb)
-        mods = {g: float(exact["shap"].isel(sample=0, **{"class": target}).sel(group=g)) for g in groups}
+        mods = {g: float(exact["shap"].isel({"sample": 0, "class": target}).sel(group=g)) for g in groups}
         return Attribution(spatial, None, mods)
     if method == "random":
         rng = np.random.default_rng(seed)
@@ -221,8 +221,8 @@ def perturbation_curves(
     batch = torch.cat([deleted, inserted])
     with torch.no_grad():
         scores = torch.cat([forward(batch[i:i + batch_size]).detach() for i in range(0, len(batch), batch_size)])
-    scores = scores.double().cpu().numpy()
-    return pd.DataFrame({"fraction": fraction, "deletion": scores[: steps + 1], "insertion": scores[steps + 1:]})
+    values = scores.double().cpu().numpy()
+    return pd.DataFrame({"fraction": fraction, "deletion": values[: steps + 1], "insertion": values[steps + 1:]})
 
 
 def curve_auc(fraction: np.ndarray, values: np.ndarray) -> float:
@@ -285,7 +285,7 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> floa
 # --------------------------------------------------------------------------- agreement and stability
 
 
-def pairwise_agreement(rankings: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def pairwise_agreement(rankings: Mapping[str, np.ndarray] | Mapping[int, np.ndarray]) -> pd.DataFrame:
     """Spearman's rho and Kendall's tau (tau-b) for each pair of ``rankings`` (same-shape score arrays,
     flattened). Returns ``a, b, spearman, kendall, n``; NaN where one array is constant."""
     rows = []

@@ -242,7 +242,7 @@ def _probe(key: tuple, scores: torch.Tensor, activation: torch.Tensor, chunk: in
                 continue
         sync()
         times[name] = time.perf_counter() - t0
-    _PROBED[key] = min(times, key=times.get)
+    _PROBED[key] = min(times, key=times.__getitem__)
     return _PROBED[key]
 
 

@@ -81,10 +81,10 @@ def sign_counts(
         present = set(np.unique(pred[i][v]).tolist())
         if lab is not None:
             present |= set(np.unique(lab[i][v & (lab[i] >= 0)]).tolist())
-        present = sorted(c for c in present if 0 <= c < k)
-        for c in present:
+        shown = sorted(c for c in present if 0 <= c < k)
+        for c in shown:
             images[c] += 1
-            for r in present:
+            for r in shown:
                 region = v & (pred[i] == r)
                 pos[c, r] += int(np.count_nonzero(cams[i, c][region] > 0))
                 neg[c, r] += int(np.count_nonzero(cams[i, c][region] < 0))

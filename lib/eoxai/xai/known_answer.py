@@ -528,8 +528,8 @@ def run_explainers(
         out.append(Explained(f"modality_occlusion_{how}", modalities=drop, modality_names=mod_names))
     if want("influence_head") and getattr(model, "use_influence", False):
         with torch.no_grad():
-            score = model.influence(images).cpu().numpy().astype(np.float64)
-        out.append(Explained("influence_head", modalities=1.0 - score, modality_names=list(model.modality_names)))
+            score = model.influence(images).cpu().numpy().astype(np.float64)  # type: ignore[operator]  # unet_influence's
+        out.append(Explained("influence_head", modalities=1.0 - score, modality_names=list(model.modality_names)))  # type: ignore[arg-type]
     if want("random"):
         rng = np.random.default_rng(seed)
         out.append(Explained("random", bands=rng.standard_normal((n, c)), modalities=rng.standard_normal((n, len(mod_names))),

@@ -97,8 +97,8 @@ class SegmentationScorer:
         return torch.cat(out)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(x)).to(self.dtype)
-        return self.scores(x.permute(0, 3, 1, 2)).numpy()
+        batch = torch.from_numpy(np.asarray(x)).to(self.dtype)
+        return self.scores(batch.permute(0, 3, 1, 2)).numpy()
 
 
 class BlurMasker(shap.maskers.Masker):

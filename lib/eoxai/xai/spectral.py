@@ -161,10 +161,9 @@ class SpectralGradCAM:
         step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=self.batch_size or len(perturbed),
                                  dtype=inputs.dtype)
         r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=step).attribute_all(perturbed, classes)
-        cams, scores = r.cams, r.scores
         g = len(names)
-        cams = cams.view(g + 2, b_count, len(classes), *cams.shape[-2:]).cpu().numpy()
-        scores = scores.view(g + 2, b_count, len(classes)).cpu().numpy()
+        cams = r.cams.view(g + 2, b_count, len(classes), *r.cams.shape[-2:]).cpu().numpy()
+        scores = r.scores.view(g + 2, b_count, len(classes)).cpu().numpy()
         cls_names = [str(self.class_names[i]) if self.class_names else str(i) for i in classes]
         kind = [kinds[n] if kinds else ("band" if len(groups[n]) == 1 else "modality") for n in names]
         coords = {"group": names, "kind": ("group", kind),

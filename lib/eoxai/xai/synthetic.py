@@ -40,7 +40,7 @@ class KnownBandsModel(nn.Module):
                 signs = torch.randint(0, 2, (hidden,), generator=g) * 2 - 1
                 self.mix.weight[:, b, 0, 0] = signs * (1.0 / (1 + rank))
             self.head.weight.copy_(torch.randn(n_classes, hidden, 1, 1, generator=g))
-            self.head.bias.zero_()
+            self.head.bias.zero_()  # type: ignore[union-attr]  # Conv2d made with bias=True
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
