@@ -77,4 +77,4 @@ benchmarks: setup  ## print the benchmark figures (fusion step, smoke DAG, ...)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove the smoke results, the audit's scratch folder and caches (keeps the committed quick results)
-	rm -rf results/smoke .audit .snakemake .pytest_cache
+	rm -rf results/smoke .audit .snakemake .pytest_cache .mypy_cache .ruff_cache .coverage
