@@ -1,6 +1,7 @@
 # One entry point; `make` or `make help` lists the targets. The two README commands:
 #   make reproduce   set everything up, then regenerate results/ with the quick profile
-#   make test        set everything up, then run the test suite (incl. the smoke DAG)
+#   make test        set everything up, then run the test suite (incl. the smoke DAG) with coverage
+# While editing: `make test-fast` (no pipeline or slow tests, under 2 minutes) and `make lint` (ruff + mypy).
 # Needs GNU make, Python 3.11+ with its venv module, and network access to the package index.
 # Override e.g. `make reproduce CORES=4 PROFILE=paper`.
 
@@ -19,7 +20,7 @@ PYTEST_ARGS ?=
 # JupyterLab refuses to start as root unless told
 LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lock reproduce test smoke paper audit notebooks lab benchmarks clean
+.PHONY: help setup lock reproduce test test-fast lint smoke paper audit notebooks lab benchmarks clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -47,8 +48,15 @@ lock:  ## refresh requirements.lock from pyproject.toml in a scratch venv (then 
 reproduce: setup  ## regenerate every table, figure, executed notebook and the manifest (quick profile)
 	$(BIN)/snakemake --cores $(CORES) --config profile=$(PROFILE) --forceall
 
-test: setup  ## run the test suite (unit tests on the shipped real data + the whole smoke DAG)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: setup  ## run the test suite (unit tests on the shipped real data + the whole smoke DAG), print coverage
+	$(BIN)/python -m pytest --cov=eoxai --cov-report=term $(PYTEST_ARGS)
+
+test-fast: setup  ## the tests without the pipeline and slow ones (no Snakemake, no long training): under 2 minutes
+	$(BIN)/python -m pytest -m "not pipeline and not slow" $(PYTEST_ARGS)
+
+lint: setup  ## ruff (style, imports, docstrings) on lib, then mypy on the eoxai package
+	$(BIN)/ruff check lib
+	$(BIN)/mypy
 
 smoke: setup  ## the whole DAG on the smoke profile, into results/smoke/
 	$(BIN)/snakemake --cores $(CORES) --config profile=smoke --forceall
@@ -69,4 +77,4 @@ benchmarks: setup  ## print the benchmark figures (fusion step, smoke DAG, ...)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:  ## remove the smoke results, the audit's scratch folder and caches (keeps the committed quick results)
-	rm -rf results/smoke .audit .snakemake .pytest_cache
+	rm -rf results/smoke .audit .snakemake .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from seed_scale import SEED_MODALITIES, gradcam_section, overhead_section  # noqa: E402
 
 from eoxai.models import build_model  # noqa: E402
-from eoxai.runtime import select_device  # noqa: E402
+from eoxai.session import select_device  # noqa: E402
 
 #: peak dense bf16 tensor-core FLOP/s (in TFLOP/s) by a substring of the device name (vendor sheets)
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "GH200": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,

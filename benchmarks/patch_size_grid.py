@@ -31,7 +31,7 @@ def main() -> None:
 
     from eoxai.config import load_profile, notebook_parameters
     from eoxai.hyperspectral.study import StudyConfig, cell_table, load_tile_set, prepare_study, run_grid
-    from eoxai.runtime import configure_torch, seed_everything, select_device
+    from eoxai.session import configure_torch, seed_everything, select_device
 
     params = notebook_parameters(load_profile(args.profile, ROOT / "config"), "09_patch_size_hyperopt")
     seed_everything(int(params["seed"]))

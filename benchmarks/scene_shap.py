@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from eoxai import scene  # noqa: E402
 from eoxai.data.eurosat import EuroSAT  # noqa: E402
-from eoxai.runtime import configure_torch, seed_everything  # noqa: E402
+from eoxai.session import configure_torch, seed_everything  # noqa: E402
 from eoxai.xai import scene_shap  # noqa: E402
 
 

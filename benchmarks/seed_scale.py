@@ -1,13 +1,13 @@
-"""Speed at the seeds' scale (issue 17): ratios measured in one run, interleaved repeats, median [range].
+"""Speed at the source papers' scale (issue 17): ratios measured in one run, interleaved repeats, median [range].
 
 Three sections (``--only`` runs one; each takes minutes on one CPU thread):
 
-``gradcam``  all-class Grad-CAM against the seed's loop (captum ``LayerGradCam`` per image and per
+``gradcam``  all-class Grad-CAM against the source paper's loop (captum ``LayerGradCam`` per image and per
     class, target "sum of softmax c"), at K = 2, 5, 9 classes, at the logits layer and a decoder
     layer, on MAnet MiT-b0 64 x 64 (the quick models) and MiT-b5 256 x 256 with 21 bands (the
     seeds'). Each repeat times the seed loop, ``AllClassGradCAM`` with ``'loop'`` (the CPU rule)
     and with ``'vmap'`` back to back; the speed-up is the median of the per-repeat ratios, with
-    their range, against the goal 0.9 x K. The maps' largest difference to the seed's is printed.
+    their range, against the goal 0.9 x K. The maps' largest difference to the source paper's is printed.
 ``overhead``  explainer model evaluations per second against raw batched inference of the very
     same batches (recorded inside the explainer, then replayed straight through the model:
     forward for occlusion and SHAP, forward + input gradient for IG), alternating, at 32, 64 and

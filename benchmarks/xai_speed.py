@@ -1,6 +1,6 @@
-"""How fast are the explainers? Grad-CAM all-class vs the seed's loop; occlusion/IG vs raw inference.
+"""How fast are the explainers? Grad-CAM all-class vs the source paper's loop; occlusion/IG vs raw inference.
 
-1. **Grad-CAM**: the seed's way (captum ``LayerGradCam`` once per class and per image, target
+1. **Grad-CAM**: the source paper's way (captum ``LayerGradCam`` once per class and per image, target
    "sum of the softmax of c", as in Ebrahimi & Kumar's scripts) against
    :class:`eoxai.xai.gradcam.AllClassGradCAM` (one forward pass for the batch, one batched
    backward pass for all K classes), for several K, at the logits layer and a decoder layer.
@@ -30,7 +30,7 @@ import torch
 from captum.attr import IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
 
 from eoxai.models import build_model
-from eoxai.runtime import select_device
+from eoxai.session import select_device
 from eoxai.xai.attribution import occlusion_evaluations
 from eoxai.xai.gradcam import AllClassGradCAM
 from eoxai.xai.targets import ScalarOutput
@@ -54,7 +54,7 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int) -> tuple
 
 
 def seed_gradcam(model: torch.nn.Module, layer: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The seed's loop: per image, per class, a captum LayerGradCam on "sum of softmax c"; ``(B, K, H, W)``."""
+    """The source paper's loop: per image, per class, a captum LayerGradCam on "sum of softmax c"; ``(B, K, H, W)``."""
     k = model.segmentation_head[0].out_channels
     maps = []
     for i in range(x.shape[0]):
@@ -123,7 +123,7 @@ def throughput_rows(args: argparse.Namespace, device: torch.device) -> list[dict
     """Model evaluations per second inside captum vs replaying the very same batches through the model."""
     torch.manual_seed(0)
     model = build_model("manet_mit", MODALITIES, ["not_water", "water"], args.size).to(device).eval()
-    forward = Recorder(ScalarOutput(model))  # the seed's forward for occlusion and IG: spatial mean of softmax
+    forward = Recorder(ScalarOutput(model))  # the source paper's forward for occlusion and IG: spatial mean of softmax
     x = torch.randn(1, 15, args.tile, args.tile, device=device)
     window, strides = tuple(args.window), tuple(args.strides)
     occ, ig = Occlusion(forward), IntegratedGradients(forward)

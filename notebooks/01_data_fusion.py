@@ -23,7 +23,7 @@
 # fuses whichever declared stacks the profile lists. The quick profile fuses the two stacks
 # built from the shipped real data (provenance and licences: `data/README.md`):
 #
-# | stack | modalities | labels | seeds' analogue |
+# | stack | modalities | labels | source papers' analogue |
 # |---|---|---|---|
 # | `sen1floods11` | Sentinel-1 VV, VH (dB) + Sentinel-2 L1C, 13 bands | water / not water (hand labelled) | SAR + optical fusion (CLAIRE; Ekim & Schmitt) |
 # | `eolearn` | two Sentinel-2 L1C dates (13 bands each) + DEM | LULC, 5 classes | dual-month optical + DEM (Ebrahimi & Kumar) |

@@ -20,11 +20,11 @@
 #
 # | model | follows | what it adds |
 # |---|---|---|
-# | `manet_mit` | Ebrahimi & Kumar (the seed): smp MAnet, MiT encoder, early fusion of all bands | - |
+# | `manet_mit` | Ebrahimi & Kumar (the source paper): smp MAnet, MiT encoder, early fusion of all bands | - |
 # | `claire` | Sutradhar et al. 2025 (arXiv 2509.11952) | dual encoder (optical / other), cross-modality attention fusion at every scale, RIFT loss |
 # | `unet_influence` | Ekim & Schmitt 2023 (IGARSS) | modality occluder + influence head; `unet` is its plain twin |
 #
-# What differs from the seed's training code, and why (details in `eoxai.train`): logits go to
+# What differs from the source paper's training code, and why (details in `eoxai.train`): logits go to
 # the loss once (the seed applied softmax twice); class weights come from the training split;
 # training tiles are shuffled and augmented (flips/rotations) while validation tiles are not;
 # AdamW with a warm-up + cosine schedule that is stepped every batch; early stopping on validation mIoU;
@@ -69,9 +69,9 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path
-from eoxai.evaluation import plot_training_curves
+from eoxai.accuracy import plot_training_curves
 from eoxai.fusion import read_cube
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs, train_run
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,

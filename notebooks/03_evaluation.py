@@ -56,7 +56,7 @@ import pandas as pd
 from IPython.display import Image, display
 
 from eoxai import plots
-from eoxai.evaluation import (
+from eoxai.accuracy import (
     ablation_table,
     comparisons,
     confusion_long,
@@ -71,7 +71,7 @@ from eoxai.evaluation import (
     run_label,
 )
 from eoxai.fusion import read_cube
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir)
@@ -183,7 +183,7 @@ for stack in cubes:
 # scores rest on a few hundred pixels; classes absent from the test tiles drop out of its mIoU),
 # small models (MiT-b0) trained for a few epochs on a CPU. The paper profile (full datasets,
 # MiT-b5, 5 seeds, GPU) is where a small gap could be resolved. How small a gap could this run
-# resolve? Compare the seeds' reported gap (0.722 - 0.714 = 0.008 mIoU, Ebrahimi & Kumar) with
+# resolve? Compare the source papers' reported gap (0.722 - 0.714 = 0.008 mIoU, Ebrahimi & Kumar) with
 # the half-width of the interval on our fused-minus-optical difference:
 
 # %%
@@ -192,7 +192,7 @@ fused_vs_optical = tests[(tests.comparison == "fused vs optical") & (tests.metri
 for _, r in fused_vs_optical.iterrows():
     half = (r.diff_high - r.diff_low) / 2
     if np.isfinite(half):
-        print(f"{r['stack']}: half-width {half:.3f} mIoU, {half / SEED_GAP:.1f}x the seeds' gap of {SEED_GAP:.3f}: "
+        print(f"{r['stack']}: half-width {half:.3f} mIoU, {half / SEED_GAP:.1f}x the source papers' gap of {SEED_GAP:.3f}: "
               f"{'a gap that size would not be detectable here' if half > SEED_GAP else 'resolvable'}.")
     else:
         print(f"{r['stack']}: {r.n} seed(s), no interval.")

@@ -26,11 +26,11 @@
 #
 # 1. **all-class Grad-CAM in one forward pass** (`eoxai.xai.gradcam.AllClassGradCAM`): one forward
 #    pass, recorded only from the explained layer up, and the *K* class gradients from that one graph,
-#    equal to captum's `LayerGradCam` run class by class (tested in float64; speed against the seed's
+#    equal to captum's `LayerGradCam` run class by class (tested in float64; speed against the source paper's
 #    per-class loop in `benchmarks/seed_scale.py`);
-# 2. the seed's **sign-count** matrix, faithfully, and a **magnitude** matrix: the share of the
+# 2. the source paper's **sign-count** matrix, faithfully, and a **magnitude** matrix: the share of the
 #    positive CAM *mass* of *c* that falls in each predicted region *k*;
-# 3. both at the seed's logits layer and at a decoder layer.
+# 3. both at the source paper's logits layer and at a decoder layer.
 #
 # Interclass-Grad-CAM is most telling with many classes: `eolearn` has five LULC classes,
 # `sen1floods11` two (water / not water).
@@ -57,7 +57,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import interclass, registry
 from eoxai.xai.explanation_figures import plot_heatmaps, plot_seed_bars
 
@@ -83,7 +83,7 @@ for stack in stacks:
           f"{int((y >= 0).sum())} labelled pixels")
 
 # %% [markdown]
-# With the seed's target the class scores sum to the number of pixels (softmax sums to 1), so the
+# With the source paper's target the class scores sum to the number of pixels (softmax sums to 1), so the
 # Grad-CAMs of all classes **sum to zero at every pixel**: evidence *for* one class is evidence
 # *against* the others. With two classes the two maps are mirror images.
 
@@ -104,7 +104,7 @@ for (stack, layer_name), r in results.items():
           + ", ".join(f"{k} {v:.0%}" for k, v in agree.items()) + " of labelled pixels")
 
 # %% [markdown]
-# ## The seed's sign counts and the magnitude shares
+# ## The source paper's sign counts and the magnitude shares
 # Only labelled pixels of the held-out split are counted (`label >= 0`); regions are the
 # model's predictions there.
 
@@ -138,7 +138,7 @@ interclass.to_matrix(tables["magnitude"], "positive").to_csv(
 tables["comparison"].query("layer == 'logits'").round(3).head(12)
 
 # %% [markdown]
-# ## Figures: the seed's bar plot, and the matrices side by side
+# ## Figures: the source paper's bar plot, and the matrices side by side
 
 # %%
 for stack in stacks:

@@ -19,9 +19,9 @@
 # with `eoxai.xai.spectral.SpectralGradCAM` on the reference model of each fused stack:
 #
 # - **groups**: every band, and every modality group (`s1` / `s2`; `s2_t1` / `s2_t2` / `dem`);
-# - **perturbations**: *keep-one* (the seed's: only the group keeps its values) and
+# - **perturbations**: *keep-one* (the source paper's: only the group keeps its values) and
 #   *leave-one-out* (only the group is replaced);
-# - **baselines**: *zero* in raw units (the seed's zero, `-mean/std` after our z-scoring) and the
+# - **baselines**: *zero* in raw units (the source paper's zero, `-mean/std` after our z-scoring) and the
 #   *training mean* (0 after z-scoring);
 # - **every class**, batched over groups and tiles: a handful of all-class Grad-CAM passes, not
 #   one per band, class and image.
@@ -56,7 +56,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import registry, spectral
 from eoxai.xai.explanation_figures import plot_effect_heatmap, plot_group_bars, plot_violins
 
@@ -105,8 +105,8 @@ agreement.groupby(["stack", "comparison"])["spearman"].describe()[["mean", "min"
 
 # %% [markdown]
 # ## Figures
-# Violins (the seed's figure): keep-one with the raw-zero baseline, each band's Grad-CAM of each
-# class divided by the peak |Grad-CAM| of the real input and clipped to [-1, 1], as the seed
+# Violins (the source paper's figure): keep-one with the raw-zero baseline, each band's Grad-CAM of each
+# class divided by the peak |Grad-CAM| of the real input and clipped to [-1, 1], as the source paper
 # clipped. Heatmap: band x class effect for all four settings. Bars: modality groups.
 
 # %%

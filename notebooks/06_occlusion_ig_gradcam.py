@@ -16,7 +16,7 @@
 #
 # Ebrahimi & Kumar compare three attribution methods on **one unseeded random image**. Here the
 # comparison is repeated on **several held-out tiles drawn with the profile's seed**, so every
-# rerun explains the same instances, with the seed's settings:
+# rerun explains the same instances, with the source paper's settings:
 #
 # | method | what it perturbs | seed's settings (kept) | cost |
 # |---|---|---|---|
@@ -24,8 +24,8 @@
 # | Integrated Gradients | straight path from a baseline to the input | 200 steps, baseline 0 | 200 forward + backward |
 # | Occlusion | a sliding window set to the baseline | window (3 bands, 15, 15), strides (3, 8, 8), baseline 0 | one forward per window |
 #
-# IG and occlusion explain the seed's forward, the spatial mean of the softmax of *c*. The
-# baseline 0 is the seed's literal zero; our inputs are z-scored with training statistics, so
+# IG and occlusion explain the source paper's forward, the spatial mean of the softmax of *c*. The
+# baseline 0 is the source paper's literal zero; our inputs are z-scored with training statistics, so
 # 0 is the **training mean** of each band. IG's **convergence delta** (sum of attributions minus
 # f(x) - f(baseline), the completeness error) says whether 200 steps were enough. Occlusion runs
 # `perturbations_per_eval` windows per forward pass and IG `internal_batch_size` path points per
@@ -63,7 +63,7 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.stacks import cube_declaration, explained_target
 from eoxai.xai import attribution, registry
 from eoxai.xai.explanation_figures import plot_method_maps

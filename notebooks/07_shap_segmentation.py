@@ -22,7 +22,7 @@
 #
 # * **what is explained**: for each class *c*, the mean logit of *c* over the pixels the model
 #   predicts as *c* on the unperturbed tile (`eoxai.xai.targets.region_mean`), for the top-k
-#   classes by predicted area, as the seed's top-k;
+#   classes by predicted area, as the source paper's top-k;
 # * **partition SHAP** (Owen values): features are square blocks of pixels over **all** bands; a
 #   hidden block shows a box-blurred copy of the tile, band by band (`BlurMasker`), so it works on
 #   15 (Sen1Floods11: S1 + S2) or 27 (eo-learn: two S2 dates + DEM) bands. `max_evals` comes
@@ -63,7 +63,7 @@ from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
 from eoxai.xai.shap_seg import band_group_table, partition_table

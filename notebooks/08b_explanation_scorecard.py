@@ -78,7 +78,7 @@ from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
 from eoxai.xai.modality import band_groups
 from eoxai.xai.scoring import evaluate_explanations, method_settings, scorecard

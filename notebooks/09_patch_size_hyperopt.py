@@ -38,7 +38,7 @@
 # cross-instance JS divergence lies within the bootstrap interval of the most consistent size,
 # take the one with the best validation macro-F1; ties go to the smaller patch. The quick profile
 # runs narrower copies of both architectures on sampled pixels (see `config/quick.yaml`); the
-# paper profile runs the seed's widths, epochs and IG steps on every pixel.
+# paper profile runs the source paper's widths, epochs and IG steps on every pixel.
 
 # %% tags=["parameters"]
 profile = "quick"
@@ -83,7 +83,7 @@ from eoxai.hyperspectral.study import (
     size_table,
     spectrum_table,
 )
-from eoxai.runtime import select_device, start_notebook
+from eoxai.session import select_device, start_notebook
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                       folders=("tables", "figures", "interim"))

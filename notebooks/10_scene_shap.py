@@ -46,7 +46,7 @@ batch_size = 64
 lr = 0.005
 n_explain = 6  # test scenes explained
 top_k = 4
-blur = [32, 32]  # masker kernel in px: the seed's blur(128,128) on 256 px, scaled to 64 px
+blur = [32, 32]  # masker kernel in px: the source paper's blur(128,128) on 256 px, scaled to 64 px
 max_evals = 1000  # the seed: 50000
 shap_batch_size = 128
 drop_fraction = 0.1
@@ -60,7 +60,7 @@ from IPython.display import Image, display
 
 from eoxai import plots, scene
 from eoxai.data.eurosat import class_counts, open_eurosat
-from eoxai.runtime import start_notebook
+from eoxai.session import start_notebook
 from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_blur_drop, plot_scene_shap
 from eoxai.xai.scene_shap import choose_images

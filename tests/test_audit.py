@@ -71,6 +71,7 @@ def _cli(capsys, *args: str) -> tuple[int, str, str]:
     return rc, out.out, out.err
 
 
+@pytest.mark.pipeline
 def test_identical_runs_pass(trees, capsys, monkeypatch):
     committed, rerun = trees
     assert audit.manifest_outputs(audit.read_manifest(committed))  # the trees hold outputs
@@ -95,6 +96,7 @@ def test_identical_runs_pass(trees, capsys, monkeypatch):
     assert re.search(r'env\.OPENBLAS_CORETYPE: \S+ -> "Prescott"', out), out
 
 
+@pytest.mark.pipeline
 def test_an_altered_table_cell_fails_with_a_readable_report(trees, committed_copy, capsys, monkeypatch):
     table = committed_copy / "tables" / "fusion_summary.csv"
     df = pd.read_csv(table)
@@ -162,6 +164,7 @@ def _pnginfo(text: str):
     return info
 
 
+@pytest.mark.pipeline
 def test_missing_extra_and_modified_committed_results_are_named(trees, committed_copy):
     figure = sorted((committed_copy / "figures").glob("*.png"))[0]
     figure.unlink()
@@ -176,6 +179,7 @@ def test_missing_extra_and_modified_committed_results_are_named(trees, committed
     assert compared[figure.as_posix()].message.startswith("missing committed result")
 
 
+@pytest.mark.pipeline
 def test_results_made_from_other_inputs_are_flagged(committed_copy):
     manifest = json.loads((committed_copy / "manifest.json").read_text())
     for entry in manifest["files"].values():
@@ -228,6 +232,7 @@ def test_rerun_command_and_scratch_safety(tmp_path):
     assert [p.name for p in s.iterdir()] == [audit.SCRATCH_MARKER]
 
 
+@pytest.mark.pipeline
 def test_figure_table_says_where_each_figure_comes_from(trees, capsys, monkeypatch):
     table = audit.figure_table(audit.read_manifest(trees[0]))
     assert len(table) == 6 and set(table["rule"]) == {"fusion"}
@@ -250,10 +255,11 @@ def _compare_only(capsys, monkeypatch, committed: Path, rerun: Path) -> tuple[in
     return rc, out
 
 
+@pytest.mark.pipeline
 def test_an_integer_cell_is_compared_as_an_integer(trees, committed_copy, capsys, monkeypatch):
     table = committed_copy / "tables" / "fusion_summary.csv"
     df = pd.read_csv(table)
-    col = next(c for c in df.columns if pd.api.types.is_integer_dtype(df[c]) and not audit.MEASURED_COLUMNS.search(c))
+    col = next(c for c in df.columns if pd.api.types.is_integer_dtype(df[c]) and not audit.rules.MEASURED_COLUMNS.search(c))
     df[col] = df[col].astype(float)
     df.loc[0, col] = df.loc[0, col] + 1e-7  # 12 -> 12.0000001: within any float tolerance
     df.to_csv(table, index=False)
@@ -264,6 +270,7 @@ def test_an_integer_cell_is_compared_as_an_integer(trees, committed_copy, capsys
     assert "(integer column: must be equal)" in out
 
 
+@pytest.mark.pipeline
 def test_one_changed_pixel_fails(trees, committed_copy, capsys, monkeypatch):
     from PIL import Image
 
@@ -277,6 +284,7 @@ def test_one_changed_pixel_fails(trees, committed_copy, capsys, monkeypatch):
     assert f"FAIL {figure.as_posix()} [figure-pixels]: 1 of " in out
 
 
+@pytest.mark.pipeline
 def test_a_fabricated_notebook_output_fails(trees, committed_copy, capsys, monkeypatch):
     nb_path = committed_copy / "notebooks" / "01_data_fusion.ipynb"
     nb = json.loads(nb_path.read_text())
@@ -292,6 +300,7 @@ def test_a_fabricated_notebook_output_fails(trees, committed_copy, capsys, monke
     assert f"FAIL {nb_path.as_posix()} [notebook-outputs]: code cell " in out and "text/plain differs" in out
 
 
+@pytest.mark.pipeline
 def test_a_fabricated_embedded_figure_fails(trees, committed_copy, capsys, monkeypatch):
     from PIL import Image
     import io
@@ -311,6 +320,7 @@ def test_a_fabricated_embedded_figure_fails(trees, committed_copy, capsys, monke
     assert rc == 1 and f"FAIL {nb_path.as_posix()} [notebook-outputs]" in out and "embedded image: 1 of" in out
 
 
+@pytest.mark.pipeline
 def test_an_edited_provenance_record_fails(trees, committed_copy, capsys, monkeypatch):
     record = committed_copy / FUSION_RECORD
     rec = json.loads(record.read_text())
@@ -325,6 +335,7 @@ def test_an_edited_provenance_record_fails(trees, committed_copy, capsys, monkey
     assert f"FAIL {record.as_posix()} [record-fields]: record parameters differ: seed" in out
 
 
+@pytest.mark.pipeline
 def test_a_nested_manifest_hides_nothing(trees, committed_copy, capsys, monkeypatch):
     nested = committed_copy / "tables" / "extra"
     nested.mkdir()
@@ -336,6 +347,7 @@ def test_a_nested_manifest_hides_nothing(trees, committed_copy, capsys, monkeypa
     assert f"FAIL {(nested / 'manifest.json').as_posix()} [listed]" in out
 
 
+@pytest.mark.pipeline
 def test_a_changed_real_cell_fails_but_a_timing_column_does_not(trees, committed_copy, capsys, monkeypatch):
     table = committed_copy / "tables" / "fusion_class_balance.csv"
     df = pd.read_csv(table)
@@ -357,12 +369,14 @@ def test_a_changed_real_cell_fails_but_a_timing_column_does_not(trees, committed
     assert rc == 1 and f"row 0 column {num!r}" in out
 
 
+@pytest.mark.pipeline
 def test_no_absolute_path_in_a_run_made_elsewhere(projects):
     for project, results in ((projects[0], "committed"), (projects[1], "rerun")):
         needles = [str(project), str(project.resolve()), str(ROOT), str(project.parent.parent)]
         assert absolute_paths(project / results, needles) == []
 
 
+@pytest.mark.pipeline
 def test_only_one_notebook_reruns_and_compares_just_its_jobs(projects, capsys, monkeypatch):
     project = projects[0]
     monkeypatch.chdir(project)

@@ -224,6 +224,7 @@ def snakemake(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.pipeline
 def test_paper_dry_run_lists_every_missing_dataset_with_its_download_command(tmp_path):
     out = snakemake("-n", "--cores", "1", "--config", "profile=paper", f"results_dir={tmp_path}")
     assert out.returncode != 0
@@ -236,6 +237,7 @@ def test_paper_dry_run_lists_every_missing_dataset_with_its_download_command(tmp
     assert "`python -m eoxai.data.download eurosat_ms --root data`" in text
 
 
+@pytest.mark.pipeline
 def test_a_profile_typo_stops_snakemake_before_any_job(tmp_path):
     profile = tmp_path / "typo.yaml"
     profile.write_text(yaml.safe_dump({"profile": "typo", "results_dir": str(tmp_path / "r"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import importlib.util
 import math
 
@@ -17,6 +18,7 @@ def _load(name: str):
     return module
 
 
+@pytest.mark.slow
 def test_gpu_benchmark_runs_on_cpu_at_tiny_sizes(tmp_path):
     gpu = _load("gpu")
     out = tmp_path / "gpu.csv"

@@ -61,6 +61,7 @@ def test_batch_is_the_budget_over_the_sample_bytes_within_its_cap(mit):
     assert batch_size(mit, (15, 64, 64), mb) * per <= mb * 2**20  # the pass fits the budget
 
 
+@pytest.mark.slow
 def test_a_tight_budget_gives_the_same_integrated_gradients(mit, images):
     roomy = attribution.integrated_gradients(mit, images, [0, 2], BANDS, n_steps=8, internal_batch_size=None)
     tight = attribution.integrated_gradients(mit, images, [0, 2], BANDS, n_steps=8, internal_batch_size=None,
@@ -82,6 +83,7 @@ def test_a_tight_budget_gives_the_same_occlusion(mit, images):
     np.testing.assert_allclose(tight.values, roomy.values, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_a_tight_budget_leaves_shap_unchanged(images):
     model = BandModel(15, ["a", "b", "c"], used=[0, 3, 7]).double()
     tiny = 3 * sample_bytes(model, (15, 32, 32)) / 2**20

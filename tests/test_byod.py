@@ -136,6 +136,7 @@ def test_new_dataset_reads_and_fuses_without_code(new_dataset):
     np.testing.assert_array_equal(cube["label"].values == 0, water)
 
 
+@pytest.mark.pipeline
 def test_dry_run_schedules_only_the_listed_notebooks_with_the_new_files_as_inputs(new_dataset):
     profile, results = new_dataset
     out = snakemake("-n", "--cores", "1", "--forceall", "--printshellcmds", "--configfile", str(profile))

@@ -33,5 +33,13 @@ def test_readme_states_prerequisites_disk_and_every_make_target():
                    "--allow-root", "make help"):
         assert needle in readme, needle
     targets = re.search(r"^\.PHONY: (.+)$", (ROOT / "Makefile").read_text(), re.M).group(1).split()
-    for target in ("reproduce", "test", "audit", "lab", "lock"):
+    for target in ("reproduce", "test", "test-fast", "lint", "audit", "lab", "lock"):
         assert target in targets and f"make {target}" in readme, target
+
+
+def test_architecture_uses_the_current_names():
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    for old in ("runtime.py", "evaluation.py", "audit/__init__.py", "audit.py"):
+        assert old not in text, f"ARCHITECTURE.md still names {old}"
+    for module in ("session.py", "accuracy.py", "checks.py", "rerun.py", "cli.py", "findings.py", "errors.py"):
+        assert module in text and list((ROOT / "lib" / "eoxai").rglob(module)), module

@@ -404,6 +404,7 @@ def test_profiles_define_a_valid_study(profile):
         assert config.patch_sizes == tuple(range(5, 22, 2)) and config.instances == 5
 
 
+@pytest.mark.slow
 def test_split_jobs_fill_the_cache_the_notebook_reads(tmp_path, repo_root, monkeypatch):
     """A (model, size) job computes exactly the cells the notebook's full grid then finds cached."""
     import json

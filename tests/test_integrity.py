@@ -93,6 +93,7 @@ def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, loader, with_sid
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_malicious_resume_state_runs_nothing_and_training_starts_over(eolearn_cube, tmp_path):
     marker = tmp_path / "PWNED"
     ckpt = tmp_path / "run" / "unet-all-seed0.pt"
@@ -176,6 +177,7 @@ def _interrupt_in_epoch(monkeypatch, n: int) -> None:
     monkeypatch.setattr(train_mod, "validate", validate)
 
 
+@pytest.mark.slow
 def test_bit_flipped_resume_state_is_reported_and_trained_from_scratch(eolearn_cube, tmp_path, monkeypatch):
     full, _ = train_run(eolearn_cube, _spec(), tmp_path / "full" / "unet-all-seed0.pt", progress=False)
     path = tmp_path / "resumed" / "unet-all-seed0.pt"
@@ -204,6 +206,7 @@ def test_bit_flipped_resume_state_is_reported_and_trained_from_scratch(eolearn_c
     assert leftovers == []  # no state, no .tmp
 
 
+@pytest.mark.slow
 def test_intact_resume_state_still_resumes(eolearn_cube, tmp_path, monkeypatch):
     full, _ = train_run(eolearn_cube, _spec(), tmp_path / "full" / "unet-all-seed0.pt", progress=False)
     path = tmp_path / "resumed" / "unet-all-seed0.pt"
@@ -217,6 +220,7 @@ def test_intact_resume_state_still_resumes(eolearn_cube, tmp_path, monkeypatch):
     pd.testing.assert_frame_equal(full, resumed)
 
 
+@pytest.mark.slow
 def test_truncated_cache_cell_is_reported_and_recomputed(tmp_path):
     from eoxai.data.enmap import EnMAPPotsdam
     from eoxai.hyperspectral.study import Cell, StudyConfig, load_cell, prepare_study, run_grid
@@ -245,6 +249,7 @@ def test_truncated_cache_cell_is_reported_and_recomputed(tmp_path):
 
 
 # ---------------------------------------------------------------------- 4. finished runs are reused
+@pytest.mark.slow
 def test_finished_runs_are_reused_from_the_store_and_only_when_they_match(eolearn_cube, tmp_path, capsys):
     store = tmp_path / "interim" / "training"
     ckpt = tmp_path / "models" / "eolearn" / "unet-all-seed0.pt"

@@ -35,6 +35,7 @@ def _no_pwned(*folders: Path) -> None:
 
 
 # ---------------------------------------------------------------------- 2. shell-safe workflow
+@pytest.mark.pipeline
 @pytest.mark.parametrize("profile", ["smoke", "quick"])
 def test_every_shell_command_quotes_the_results_dir(profile, tmp_path):
     """Lint on the real commands: every token holding the hostile folder holds it whole (one argument)."""
@@ -130,6 +131,7 @@ def _holder(results: Path) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.pipeline
 def test_second_run_stops_at_once_naming_the_holder(tmp_path):
     results = tmp_path / "shared results"
     holder = _holder(results)

@@ -48,3 +48,14 @@ def test_lab_allows_root_only_as_root():
 def test_audit_can_audit_one_notebook():
     line = next(c for c in _make("audit", "ONLY=04_interclass_gradcam").splitlines() if "eoxai.audit" in c)
     assert line.endswith("--profile quick --cores 2 --only 04_interclass_gradcam")
+
+
+def test_fast_tier_lint_and_coverage():
+    fast = next(c for c in _make("test-fast").splitlines() if "pytest" in c)
+    assert '-m "not pipeline and not slow"' in fast and "--cov" not in fast
+    full = next(c for c in _make("test").splitlines() if "pytest" in c)
+    assert "--cov=eoxai" in full and "not pipeline" not in full  # every test, then the coverage report
+    lint = [c for c in _make("lint").splitlines() if "ruff" in c or "mypy" in c]
+    assert [c.split()[0].rsplit("/", 1)[-1] for c in lint] == ["ruff", "mypy"]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert ci.index("make lint") < ci.index("make test")

@@ -105,7 +105,7 @@ def _runs_and_tiles():
 def test_comparisons_and_ablation_table() -> None:
     import pandas as pd
 
-    from eoxai.evaluation import ablation_table, comparisons
+    from eoxai.accuracy import ablation_table, comparisons
 
     runs, tiles = _runs_and_tiles()
     tests = comparisons(runs, tiles)
@@ -128,7 +128,7 @@ def test_comparisons_and_ablation_table() -> None:
 def test_mosaic_and_influence_summary() -> None:
     import pandas as pd
 
-    from eoxai.evaluation import influence_summary, mosaic
+    from eoxai.accuracy import influence_summary, mosaic
 
     m = mosaic((4, 6), np.array([[0, 0], [2, 4]]), np.array([[[1, 1], [1, 1]], [[2, 2], [2, 2]]]))
     assert m[0, 0] == 1 and m[3, 5] == 2 and m[0, 5] == -1

@@ -21,7 +21,7 @@ from tests.repro_helpers import absolute_paths
 BASELINE = """
 import json
 from eoxai.data import EOLearnPatch, Sen1Floods11
-from eoxai.evaluation import pixel_baseline
+from eoxai.accuracy import pixel_baseline
 from eoxai.fusion import fuse
 s = Sen1Floods11("data").load("Spain_7370579")
 c1 = fuse({"s1": s["s1"], "s2": s["s2"]}, s["label"], block_size=128, buffer=8, seed=3, name="sen1floods11")
@@ -48,6 +48,7 @@ def _baseline(env: dict[str, str]) -> dict:
     return json.loads(run.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_pixel_logreg_is_the_same_on_other_threads_and_blas_kernels():
     results = {name: _baseline(env) for name, env in MACHINES.items()}
     first = results["one thread"]
@@ -58,12 +59,12 @@ def test_pixel_logreg_is_the_same_on_other_threads_and_blas_kernels():
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_pixel_logreg_refuses_to_stop_short(monkeypatch, eolearn_cube):
-    from eoxai import evaluation
+    from eoxai import accuracy
     from eoxai.errors import EoxaiError
 
-    monkeypatch.setitem(evaluation.PIXEL_LOGREG, "max_iter", 2)
+    monkeypatch.setitem(accuracy.PIXEL_LOGREG, "max_iter", 2)
     with pytest.raises(EoxaiError, match="did not converge in 2 iterations"):
-        evaluation.pixel_baseline(eolearn_cube, ["s2_t1"], 32)
+        accuracy.pixel_baseline(eolearn_cube, ["s2_t1"], 32)
 
 
 def test_committed_results_name_no_folder_or_host():

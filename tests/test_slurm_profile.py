@@ -58,11 +58,13 @@ def dry_run() -> dict[str, list[dict[str, object]]]:
     return jobs
 
 
+@pytest.mark.pipeline
 def test_dry_run_resolves_the_whole_dag(dry_run, rules):
     assert set(dry_run) == rules, f"rules without a job in the smoke DAG: {rules - set(dry_run)}"
     assert {"fusion", "scene_shap", "manifest", "all"} <= set(dry_run)
 
 
+@pytest.mark.pipeline
 def test_every_job_gets_runtime_memory_and_cpus(dry_run, profile):
     for rule, jobs in dry_run.items():
         for res in jobs:
@@ -74,6 +76,7 @@ def test_every_job_gets_runtime_memory_and_cpus(dry_run, profile):
                 assert res.get(key) == value, f"{rule}: {key} resolved to {res.get(key)!r}, profile says {value!r}"
 
 
+@pytest.mark.pipeline
 def test_training_and_shap_rules_get_a_gpu(dry_run, profile):
     gpu_rules = {r for r, res in profile["set-resources"].items() if res.get("gpu")}
     assert "scene_shap" in gpu_rules
@@ -82,6 +85,7 @@ def test_training_and_shap_rules_get_a_gpu(dry_run, profile):
             assert (res.get("gpu") == 1) == (rule in gpu_rules), (rule, res)
 
 
+@pytest.mark.pipeline
 def test_every_rule_has_a_resource_class(rules, profile):
     listed = set(profile["set-resources"])
     missing = sorted(rules - listed - {"all"})
@@ -107,6 +111,7 @@ def _sbatch(res: dict[str, object], threads: int) -> str:
     return get_submit_command(job, params) + set_gres_string(job)
 
 
+@pytest.mark.pipeline
 def test_resources_become_the_expected_sbatch_arguments(dry_run, profile):
     threads = profile.get("set-threads", {})
     gpu = _sbatch(dry_run["scene_shap"][0], threads.get("scene_shap", 1))

@@ -140,7 +140,7 @@ def test_no_profile_chooses_the_patch_size_on_test_pixels():
 
 def test_the_derivation_sees_splits_in_parameters_code_and_called_functions():
     """The rules above on small sources, so a rule that stops working fails here, not silently."""
-    from eoxai.evaluation import evaluate_runs, pixel_baseline
+    from eoxai.accuracy import evaluate_runs, pixel_baseline
     from eoxai.reference import load_reference
     from eoxai.train import train_run
 

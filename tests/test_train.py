@@ -92,6 +92,7 @@ def test_augmentation_keeps_image_and_mask_aligned() -> None:
     assert not torch.equal(mask2, mask)  # 16 samples: some were rotated or flipped
 
 
+@pytest.mark.slow
 def test_loss_falls_when_overfitting_real_tiles(cubes) -> None:
     cfg = TrainConfig(arch="unet", epochs=10, batch_size=4, lr=3e-3, train_stride=32, max_train_tiles=4,
                       augment=False, patience=0, warmup=0.05)
@@ -103,6 +104,7 @@ def test_loss_falls_when_overfitting_real_tiles(cubes) -> None:
     assert info["epochs_run"] == 10 and 1 <= info["best_epoch"] <= 10
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_csv(cubes, tmp_path) -> None:
     paths = []
     for i in range(2):
@@ -114,6 +116,7 @@ def test_same_seed_same_metrics_csv(cubes, tmp_path) -> None:
     assert not other.equals(pd.read_csv(paths[0]))  # a different seed trains differently
 
 
+@pytest.mark.slow
 def test_checkpoint_meta_and_config_check(cubes, tmp_path) -> None:
     spec = _spec()
     path = checkpoint_path(tmp_path, "eolearn", "unet", "all", 0)
@@ -131,6 +134,7 @@ def test_checkpoint_meta_and_config_check(cubes, tmp_path) -> None:
         load_checkpoint(path, expected=expected_meta(changed))
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_gives_the_same_run(cubes, tmp_path, monkeypatch) -> None:
     cfg = TrainConfig(arch="unet", epochs=3, batch_size=4, train_stride=16, max_train_tiles=4, patience=0)
     spec = _spec(cfg)

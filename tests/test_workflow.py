@@ -16,6 +16,9 @@ from eoxai.config import load_profile
 from eoxai.layout import benchmark_path, cube_path, log_path, record_path, training_checkpoints
 from tests.conftest import ROOT
 
+#: every test here runs Snakemake (a dry run, a parse or the smoke DAG): `make test-fast` leaves them out
+pytestmark = pytest.mark.pipeline
+
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
 
 
@@ -220,7 +223,6 @@ def test_unknown_profile_fails_clearly():
     assert "profile 'nope' does not exist" in out.stdout + out.stderr
 
 
-@pytest.mark.pipeline
 def test_smoke_dag_end_to_end(tmp_path):
     results = tmp_path / "results"
     run = run_snakemake("--cores", "2", "--config", "profile=smoke", f"results_dir={results}")

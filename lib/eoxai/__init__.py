@@ -12,7 +12,8 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.losses`      cross-entropy, focal, Tversky, RIFT
 - :mod:`eoxai.train`       seeded, resumable training that reuses finished runs; :mod:`eoxai.checkpoint`
                            checkpoints with their config, SHA-256-verified, loaded without unpickling code
-- :mod:`eoxai.metrics`, :mod:`eoxai.stats`, :mod:`eoxai.evaluation`  scores, intervals, the ablation (02-03)
+- :mod:`eoxai.metrics`, :mod:`eoxai.stats`, :mod:`eoxai.accuracy`  model accuracy assessment: scores,
+                           intervals, the ablation (02-03); explanations are scored in :mod:`eoxai.xai.scoring`
 - :mod:`eoxai.reference`   the model and held-out tiles every XAI notebook explains
 - :mod:`eoxai.xai`         Grad-CAM family, captum wrappers, SHAP, modality occlusion, explanation metrics
 - :mod:`eoxai.report`      per-sample text whose every number is read from the result tables
@@ -22,6 +23,7 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.audit`       the reviewer audit: rerun and compare with the committed results
 - :mod:`eoxai.runner`      executes one notebook with papermill and records its provenance
 - :mod:`eoxai.layout`      where each stage writes under a results folder (the paths the Snakemake rules declare)
+- :mod:`eoxai.session`     a notebook's first call: seeds, threads, determinism, device (start_notebook)
 - :mod:`eoxai.lock`        one writer per results folder (the Snakefile holds the lock for a run)
 - :mod:`eoxai.plots`       shared figure helpers (colour-blind-safe palettes, labels from coords)
 

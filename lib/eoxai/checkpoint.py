@@ -29,7 +29,13 @@ import torch
 from torch import nn
 
 from eoxai.checksums import sha256_file, sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import CheckpointError, ChecksumError, CorruptFileError, DatasetNotFoundError, EoxaiError, UnsafeFileError
+from eoxai.errors import (
+    CheckpointError,
+    CheckpointNotFoundError,
+    ChecksumError,
+    CorruptFileError,
+    UnsafeFileError,
+)
 from eoxai.models import build_model
 
 FORMAT = "eoxai-checkpoint-2"
@@ -57,7 +63,7 @@ def _jsonable(obj: Any) -> Any:
         return dict(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
-    raise TypeError(f"{type(obj).__name__} cannot be stored in a checkpoint's metadata (plain types only)")
+    raise CheckpointError(f"{type(obj).__name__} cannot be stored in a checkpoint's metadata (plain types only)")
 
 
 def plain(obj: Any) -> Any:
@@ -102,7 +108,7 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint", remedy: str |
 
     Raises
     ------
-    DatasetNotFoundError
+    CheckpointNotFoundError
         ``path`` does not exist.
     CorruptFileError
         The sidecar is missing or the SHA-256 differs (nothing is unpickled).
@@ -113,7 +119,7 @@ def load_torch_file(path: str | Path, *, what: str = "checkpoint", remedy: str |
     """
     path = Path(path)
     if not path.is_file():
-        raise DatasetNotFoundError(f"{what} {path} not found")
+        raise CheckpointNotFoundError(f"{what} {path} not found")
     remedy = remedy or rerun_hint(path)
     try:
         verify_sidecar(path)
@@ -149,7 +155,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     corrupt, unsafe or foreign file."""
     path = Path(path)
     if not path.is_file():
-        raise DatasetNotFoundError(f"checkpoint {path} not found; run the training notebook (02) first")
+        raise CheckpointNotFoundError(f"checkpoint {path} not found; run the training notebook (02) first")
     ckpt = load_torch_file(path, what="checkpoint")
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an eoxai checkpoint of format {FORMAT!r} (found {ckpt.get('format')!r}); "

@@ -182,7 +182,8 @@ def validate_profile(cfg: Mapping[str, Any], where: str = "the profile") -> None
         section = section or {}
         named: list[tuple[str, str]] = [(f"notebooks.{nb}.stacks", s) for s in section.get("stacks", [])]
         for key in REPLACED:
-            named += [(f"notebooks.{nb}.{key}", s) for s in (section.get(key) if isinstance(section.get(key), Mapping) else {})]
+            value = section.get(key)
+            named += [(f"notebooks.{nb}.{key}", s) for s in (value if isinstance(value, Mapping) else {})]
         for key, stack in named:
             if stack not in declared:
                 near = difflib.get_close_matches(str(stack), declared, n=1)

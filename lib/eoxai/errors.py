@@ -11,12 +11,14 @@ input, training, workflow) and from the builtin it refines (``FileNotFoundError`
     │   ├── BandCountError, GridMismatchError (MissingCRSError), EmptyTileError
     │   ├── ClassLabelError, ClassAbsentError, TileSizeError, PatchSizeError
     │   ├── SceneNotFoundError (a DatasetNotFoundError), LayoutError
+    │   ├── SplitError, DataFormatError
     ├── ConfigError          a profile, a declaration or a function argument is malformed
     │   └── InputError       a value given to a function is out of range / of the wrong shape
+    │       └── MissingHeadError  the model lacks the part (head, encoder) a function needs
     ├── CheckpointError      a checkpoint is missing, corrupt, unsafe or of another config
     │   ├── CheckpointNotFoundError, CorruptFileError, UnsafeFileError
     ├── ExplainerInputError  an explainer cannot run on this model/input
-    │   ├── ModelModeError, MaskShapeError, ModalityError, StrategyError
+    │   ├── ModelModeError, MaskShapeError, ModalityError, LayerError, StrategyError
     │   ├── MaxEvalsError, MemoryBudgetError, KnownAnswerError
     ├── TrainingError        training cannot go on
     │   └── NonFiniteError
@@ -31,6 +33,15 @@ class EoxaiError(Exception):
     """Base class of every error raised on purpose by :mod:`eoxai`."""
 
 
+class _UnquotedKeyMessage:
+    """Mixin for the ``KeyError`` members: show the message as written (``KeyError`` quotes it)."""
+
+    args: tuple[object, ...]
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 # --- kinds -----------------------------------------------------------------------------------
 
 
@@ -38,15 +49,16 @@ class DataError(EoxaiError):
     """The data (a file, a raster, a label, a cube) is missing or wrong."""
 
 
-class ConfigError(EoxaiError, KeyError):
+class ConfigError(_UnquotedKeyMessage, EoxaiError, KeyError):
     """A profile, a declaration or one of its keys is missing or malformed."""
-
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
 
 
 class InputError(ConfigError, ValueError):
     """A value passed to a function is invalid (out of range, wrong shape, unknown name)."""
+
+
+class MissingHeadError(InputError, AttributeError):
+    """The model lacks the part a function needs (an influence head, an encoder or bottleneck)."""
 
 
 class CheckpointError(EoxaiError, ValueError):
@@ -124,6 +136,14 @@ class PatchSizeError(DataError, ValueError):
     """A patch size that is even, not positive or larger than the tiles."""
 
 
+class SplitError(DataError, ValueError):
+    """A split is not disjoint or holds no tile (the message names the split and the tiles)."""
+
+
+class DataFormatError(DataError, ValueError):
+    """A data file's content is not laid out as expected (missing columns, wrong layout)."""
+
+
 # --- checkpoints -----------------------------------------------------------------------------
 
 
@@ -150,11 +170,12 @@ class MaskShapeError(ExplainerInputError, ValueError):
     """A pixel mask (region, label) does not have the shape of the model's output."""
 
 
-class ModalityError(ExplainerInputError, KeyError):
+class ModalityError(_UnquotedKeyMessage, ExplainerInputError, KeyError):
     """A modality (band group) name is not in the data or the model."""
 
-    def __str__(self) -> str:  # KeyError would quote the message
-        return str(self.args[0]) if self.args else ""
+
+class LayerError(_UnquotedKeyMessage, ExplainerInputError, KeyError):
+    """A layer name is not in the model, is not on the output path, or does not return one tensor."""
 
 
 class StrategyError(ExplainerInputError, ValueError):

@@ -23,7 +23,7 @@ import rioxarray  # noqa: F401
 import xarray as xr
 from rasterio.enums import Resampling
 
-from eoxai.errors import DatasetNotFoundError, GridMismatchError
+from eoxai.errors import DatasetNotFoundError, GridMismatchError, InputError
 from eoxai.split import TRAIN, block_split
 
 #: tolerance on grid origin and resolution, as a fraction of one pixel
@@ -157,7 +157,7 @@ def fuse(
     See the module docstring for the returned variables.
     """
     if not modalities:
-        raise ValueError("fuse() needs at least one modality")
+        raise InputError("fuse() needs at least one modality")
     ref_name = reference or next(iter(modalities))
     ref = modalities[ref_name]
     aligned = align_to_grid(ref, {**modalities, "label": label}, reproject=reproject,

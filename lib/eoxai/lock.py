@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from eoxai.errors import EoxaiError, ResultsLockedError
+from eoxai.errors import ResultsLockedError
 
 LOCK_NAME = ".eoxai.lock"
 
@@ -54,11 +54,9 @@ def read_holder(results_dir: str | Path) -> dict[str, Any] | None:
         return None
     try:
         holder = json.loads(text)
-        if not isinstance(holder, dict):
-            raise ValueError(text)
-        return holder
     except ValueError:
-        return {"unreadable": text[:200]}
+        holder = None
+    return holder if isinstance(holder, dict) else {"unreadable": text[:200]}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -98,7 +96,7 @@ def describe(results_dir: str | Path, holder: dict[str, Any]) -> str:
 
 def _record() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(),
-            "started": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "cwd": os.getcwd(), "command": " ".join(shlex.quote(a) for a in sys.argv)[:500]}
 
 

@@ -4,7 +4,7 @@ All losses take logits ``(B, K, H, W)`` and targets ``(B, H, W)`` (int64, ``igno
 data) and return a scalar:
 
 - :func:`cross_entropy`: class-weighted cross-entropy (``torch.nn.functional.cross_entropy``); the
-  seeds' loss (Ebrahimi & Kumar), applied to logits once (their code applied softmax twice).
+  source papers' loss (Ebrahimi & Kumar), applied to logits once (their code applied softmax twice).
 - :func:`focal_loss`: softmax focal loss (Lin et al. 2017, *Focal loss for dense object
   detection*), ``-w_t (1 - p_t)^gamma log p_t``, normalised by the summed weights of the valid
   pixels, so ``gamma = 0`` is exactly the weighted cross-entropy.
@@ -29,6 +29,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from eoxai.errors import ClassAbsentError, InputError
+
 IGNORE_INDEX = -1
 LOSSES = ("ce", "focal", "tversky", "rift")
 
@@ -47,10 +49,10 @@ def class_weights(
     """
     counts = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
     if counts.ndim != 1 or (counts < 0).any():
-        raise ValueError(f"counts must be a (K,) vector of non-negative pixel counts, got {counts.tolist()}")
+        raise InputError(f"counts must be a (K,) vector of non-negative pixel counts, got {counts.tolist()}")
     present = counts > 0
     if not present.any():
-        raise ValueError("no labelled pixel in the training split: cannot derive class weights")
+        raise ClassAbsentError("no labelled pixel in the training split: cannot derive class weights")
     w = torch.zeros_like(counts)
     w[present] = counts[present].sum() / (present.sum() * counts[present])
     return w.clamp(max=max_weight).float()
@@ -110,5 +112,5 @@ def build_loss(name: str, weight: torch.Tensor | None = None, params: Mapping[st
     if name == "tversky":
         return partial(tversky_loss, ignore_index=ignore_index, **params)
     if name not in fns:
-        raise KeyError(f"unknown loss {name!r}; known: {list(LOSSES)}")
+        raise InputError(f"unknown loss {name!r}; known: {list(LOSSES)}")
     return partial(fns[name], weight=weight, ignore_index=ignore_index, **params)

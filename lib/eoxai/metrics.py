@@ -12,10 +12,13 @@ Cohen's kappa is ``(p_o - p_e) / (1 - p_e)`` (NaN when ``p_e = 1``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
+
+from eoxai.errors import InputError
 
 IGNORE_INDEX = -1
 
@@ -26,7 +29,7 @@ def confusion_matrix(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
     from torchmetrics.functional.classification import multiclass_confusion_matrix
 
     if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and reference {tuple(target.shape)} differ in shape")
+        raise InputError(f"prediction {tuple(pred.shape)} and reference {tuple(target.shape)} differ in shape")
     cm = multiclass_confusion_matrix(pred.reshape(-1).long(), target.reshape(-1).long(), num_classes=n_classes,
                                      ignore_index=ignore_index, validate_args=False)
     return cm.cpu().numpy().astype(np.int64)
@@ -38,7 +41,7 @@ def tile_confusion(pred: torch.Tensor, target: torch.Tensor, n_classes: int,
     return np.stack([confusion_matrix(p, t, n_classes, ignore_index) for p, t in zip(pred, target, strict=True)])
 
 
-def scores(cm: np.ndarray) -> dict[str, object]:
+def scores(cm: np.ndarray) -> dict[str, Any]:
     """Scores of a ``(K, K)`` confusion matrix.
 
     Returns ``miou``, ``f1`` (macro), ``oa``, ``kappa``, ``pixels`` (floats/int) and per class
@@ -46,7 +49,7 @@ def scores(cm: np.ndarray) -> dict[str, object]:
     """
     cm = np.asarray(cm, dtype=np.float64)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1]:
-        raise ValueError(f"confusion matrix must be (K, K), got shape {cm.shape}")
+        raise InputError(f"confusion matrix must be (K, K), got shape {cm.shape}")
     tp = np.diag(cm)
     fp = cm.sum(axis=0) - tp
     fn = cm.sum(axis=1) - tp
@@ -73,7 +76,7 @@ def scores(cm: np.ndarray) -> dict[str, object]:
 def summary_row(cm: np.ndarray) -> dict[str, float]:
     """The scalar scores of :func:`scores` (``miou, f1, oa, kappa, pixels``) as one table row."""
     s = scores(cm)
-    return {k: s[k] for k in ("miou", "f1", "oa", "kappa", "pixels")}  # type: ignore[misc]
+    return {k: s[k] for k in ("miou", "f1", "oa", "kappa", "pixels")}
 
 
 def per_class_table(cm: np.ndarray, class_names: Sequence[str]) -> pd.DataFrame:

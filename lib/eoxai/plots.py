@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -51,7 +52,8 @@ def class_legend(ax: plt.Axes, class_names: Sequence[str], nodata: bool = True, 
     handles = [Patch(color=c, label=n) for c, n in zip(class_colours(len(class_names)), class_names, strict=True)]
     if nodata:
         handles.append(Patch(color=NODATA_COLOUR, label="no data"))
-    ax.legend(handles=handles, **({"loc": "lower left", "fontsize": 7, "framealpha": 0.9} | dict(kw)))
+    options: dict[str, Any] = {"loc": "lower left", "fontsize": 7, "framealpha": 0.9} | dict(kw)
+    ax.legend(handles=handles, **options)
 
 
 def stretch(values: np.ndarray, low: float = 2, high: float = 98) -> np.ndarray:

@@ -247,7 +247,7 @@ def write_record(
         "inputs": hash_paths(inputs),
         "outputs": hash_paths(o for o in outputs if Path(o) != Path(path)),
         "wall_time_s": None if wall_time_s is None else round(float(wall_time_s), 3),
-        "finished": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "device": device_description(),
         "machine": machine_fingerprint(),
     }
@@ -309,7 +309,7 @@ def build_manifest(records: Iterable[str | Path], *, results_dir: str, profile: 
         "profile": profile,
         "seed": seed,
         "results_dir": results_dir,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "git": git_state(root),
         "python": sys.version.split()[0],
         "platform": platform.platform(),

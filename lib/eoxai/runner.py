@@ -243,7 +243,7 @@ def run_notebook(
             cwd=str(root), progress_bar=False, log_output=True,
         )
     stabilise_file(output)
-    from eoxai.runtime import configure_torch
+    from eoxai.session import configure_torch
 
     configure_torch(int(str(params.get("threads") or 1)))  # as every notebook does: the record's torch flags
     write_record(record, rule=rule, notebook=notebook.as_posix(), parameters=params,
@@ -253,6 +253,7 @@ def run_notebook(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m eoxai.runner`` (see the module docstring); returns the exit code."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("notebook")
     ap.add_argument("output")

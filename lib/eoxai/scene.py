@@ -34,6 +34,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
+from eoxai.errors import InputError
 from eoxai.xai.checks import check_eval_mode, check_inputs
 
 # --------------------------------------------------------------------------------------------
@@ -59,6 +60,9 @@ class SceneClassifier(nn.Module):
 
     ``forward(x)``: ``x`` float ``(B, C, H, W)`` in data units -> logits ``(B, K)``.
     """
+
+    mean: torch.Tensor  # buffers (1, C, 1, 1): the training bands' statistics
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -179,7 +183,7 @@ def fit(
     """
     x, y = train
     if x.shape[0] != y.shape[0]:
-        raise ValueError(f"{x.shape[0]} training images but {y.shape[0]} labels")
+        raise InputError(f"{x.shape[0]} training images but {y.shape[0]} labels")
     gen = torch.Generator().manual_seed(int(seed))
     model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)

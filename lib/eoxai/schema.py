@@ -309,7 +309,9 @@ def _range(tp: Any, info: Any) -> str | None:
         args = typing.get_args(inner)
         metas += [m for a in args[1:] for m in (getattr(a, "metadata", None) or [a])]
         inner = args[0]
-    lo, hi, lo_open, hi_open = "-inf", "inf", True, True
+    lo: object = "-inf"
+    hi: object = "inf"
+    lo_open, hi_open = True, True
     for m in metas:
         if isinstance(m, annotated_types.Ge):
             lo, lo_open = m.ge, False

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import ndimage
 
+from eoxai.errors import InputError, TileSizeError
+
 TRAIN, VAL, TEST = 0, 1, 2
 BUFFER, UNUSED = -1, -2
 SPLIT_NAMES: dict[int, str] = {TRAIN: "train", VAL: "validation", TEST: "test"}
@@ -59,21 +61,21 @@ def block_split(
     the blocks.
     """
     if label.ndim != 2:
-        raise ValueError(f"label must be (H, W), got shape {label.shape}")
+        raise InputError(f"label must be (H, W), got shape {label.shape}")
     if len(fractions) != 3 or not np.isclose(sum(fractions), 1.0) or min(fractions) <= 0:
-        raise ValueError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
+        raise InputError(f"fractions must be three positive numbers summing to 1, got {list(fractions)}")
     if buffer < 0 or 2 * buffer >= block_size:
-        raise ValueError(f"buffer {buffer} must be >= 0 and smaller than half the block size {block_size}")
+        raise InputError(f"buffer {buffer} must be >= 0 and smaller than half the block size {block_size}")
     h, w = label.shape
     nby, nbx = h // block_size, w // block_size
     if nby * nbx < 3:
-        raise ValueError(
+        raise TileSizeError(
             f"an image of {h}x{w} pixels holds only {nby * nbx} block(s) of {block_size}; "
             "need at least 3 (one per split): use a smaller block_size"
         )
     k = int(n_classes if n_classes is not None else max(int(label.max()) + 1, 1))
-    blocks = label[: nby * block_size, : nbx * block_size].reshape(nby, block_size, nbx, block_size)
-    blocks = blocks.transpose(0, 2, 1, 3).reshape(nby * nbx, -1)
+    cells = label[: nby * block_size, : nbx * block_size].reshape(nby, block_size, nbx, block_size)
+    blocks = cells.transpose(0, 2, 1, 3).reshape(nby * nbx, -1)
     hist = np.stack([np.bincount(b[b >= 0], minlength=k)[:k] for b in blocks]).astype(np.float64)
     total = hist.sum(axis=0)
     target = total / max(total.sum(), 1.0)

@@ -8,11 +8,10 @@ split into buffered blocks by :func:`fuse_stack`) or a collection of scenes spli
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import warnings
 
 import numpy as np
 import pandas as pd

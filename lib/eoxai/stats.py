@@ -18,8 +18,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import stats as st
 
+from eoxai.errors import InputError
 
-def mean_ci(values: Sequence[float], level: float = 0.95) -> tuple[float, float, float]:
+
+def mean_ci(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float, float]:
     """``(mean, low, high)`` of ``values`` with a two-sided Student-t interval; NaN bounds for n < 2."""
     v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
     if v.size == 0:
@@ -40,7 +42,7 @@ def paired_test(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> 
     """
     a_, b_ = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a_.shape != b_.shape:
-        raise ValueError(f"paired values need equal lengths, got {a_.shape} and {b_.shape}")
+        raise InputError(f"paired values need equal lengths, got {a_.shape} and {b_.shape}")
     keep = np.isfinite(a_) & np.isfinite(b_)
     a_, b_ = a_[keep], b_[keep]
     d = a_ - b_

@@ -10,7 +10,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch.utils.data import Dataset
 
-from eoxai.errors import BandCountError, EmptyTileError
+from eoxai.errors import BandCountError, EmptyTileError, InputError
 from eoxai.split import BUFFER, SPLIT_NAMES
 
 IGNORE_INDEX = -1
@@ -23,7 +23,7 @@ def split_code(split: str | int) -> int:
     for code, name in SPLIT_NAMES.items():
         if split == name or (split == "val" and name == "validation"):
             return code
-    raise ValueError(f"unknown split {split!r}; expected one of {list(SPLIT_NAMES.values())}")
+    raise InputError(f"unknown split {split!r}; expected one of {list(SPLIT_NAMES.values())}")
 
 
 def tile_origins(split: np.ndarray, label: np.ndarray, which: int, tile_size: int, stride: int) -> list[tuple[int, int]]:
@@ -54,7 +54,7 @@ def select_bands(cube: xr.Dataset, modalities: Sequence[str] | None = None) -> l
     known_mod = set(map(str, cube["modality"].values)) | set(map(str, cube["sensor"].values))
     unknown = [m for m in modalities if m not in known_mod]
     if unknown:
-        raise KeyError(f"modalities {unknown} not in the cube; it has {sorted(known_mod)}")
+        raise InputError(f"modalities {unknown} not in the cube; it has {sorted(known_mod)}")
     keep = [
         str(b) for b, m, s in zip(cube.band.values, cube["modality"].values, cube["sensor"].values, strict=True)
         if m in modalities or s in modalities

@@ -1,6 +1,6 @@
 """Training of the fusion models: seeded, deterministic on CPU, early-stopped, resumable.
 
-What the seeds' training got wrong and what this module does instead (issue 4):
+What the source papers' training got wrong and what this module does instead (issue 4):
 
 - logits go to the loss once (no softmax in the model); class weights come from the training
   split (:func:`eoxai.losses.class_weights`);
@@ -36,7 +36,6 @@ import contextlib
 import copy
 import dataclasses
 import hashlib
-import importlib.metadata
 import json
 import math
 import os
@@ -65,11 +64,11 @@ from eoxai.checkpoint import (
     save_torch_file,
 )
 from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import BandCountError, ConfigError, EoxaiError, NonFiniteError
+from eoxai.errors import BandCountError, ConfigError, MissingHeadError, NonFiniteError
 from eoxai.losses import build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
-from eoxai.runtime import select_device
+from eoxai.session import select_device
 from eoxai.tiles import IGNORE_INDEX, TileDataset
 
 #: input sets of the ablation, by name: which sensor groups each keeps
@@ -82,7 +81,7 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
 
 
 #: modules whose code decides the weights of a run (their source is hashed into a checkpoint's ``code_hash``)
-_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.runtime", "eoxai.models")
+_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.session", "eoxai.models")
 _WEIGHT_PACKAGES = ("torch", "segmentation-models-pytorch", "timm", "numpy")
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
 
@@ -290,6 +289,7 @@ def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextMana
 
 
 def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """``x`` on ``device`` (non-blocking); a 4-D ``(B, C, H, W)`` batch channels-last if asked."""
     x = x.to(device, non_blocking=True)
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
 
@@ -542,7 +542,7 @@ def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device
     into ``checkpoint``), resuming from ``<that file>.state.pt`` after an interruption. The store
     lies outside a Snakemake job's declared outputs, which Snakemake deletes when the job fails.
     """
-    from eoxai.runtime import seed_everything
+    from eoxai.session import seed_everything
 
     checkpoint = Path(checkpoint)
     target = Path(store) / spec.stack / checkpoint.name if store is not None else checkpoint
@@ -608,17 +608,17 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
     does well without that modality, in Ekim & Schmitt's reading).
     """
     if not getattr(model, "use_influence", False):
-        raise TypeError(f"{type(model).__name__} has no influence head (train arch 'unet_influence')")
+        raise MissingHeadError(f"{type(model).__name__} has no influence head (train arch 'unet_influence')")
     dev = select_device(device)
     model = model.to(dev).eval()
     rows = []
     for start in range(0, len(dataset), batch_size):
         idx = range(start, min(start + batch_size, len(dataset)))
         image, _ = _batch(dataset, idx)
-        s = model.influence(image.to(dev)).cpu().numpy()
+        s = model.influence(image.to(dev)).cpu().numpy()  # type: ignore[operator]  # unet_influence's method
         for j, i in enumerate(idx):
             r, c = dataset.origins[i]
-            for m, name in enumerate(model.modality_names):
+            for m, name in enumerate(model.modality_names):  # type: ignore[arg-type]  # a list set by build_model
                 rows.append({"tile_row": int(r), "tile_col": int(c), "modality": name,
                              "sensor": modality_sensor(name), "score": float(s[j, m])})
     return pd.DataFrame(rows)

@@ -1,5 +1,5 @@
-"""``python -m eoxai.audit``: see :mod:`eoxai.audit`."""
+"""``python -m eoxai.audit``: see :mod:`eoxai.audit.cli`."""
 
-from eoxai.audit import main
+from eoxai.audit.cli import main
 
 raise SystemExit(main())

@@ -42,6 +42,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from eoxai.errors import InputError
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -65,9 +67,9 @@ class ModalityDeclaration(_Strict):
     def _wavelength_bands(self) -> ModalityDeclaration:
         unknown = sorted(set(self.wavelengths_nm or {}) - set(self.bands))
         if unknown:
-            raise ValueError(f"wavelengths_nm names bands {unknown} that are not in bands {self.bands}")
+            raise InputError(f"wavelengths_nm names bands {unknown} that are not in bands {self.bands}")
         if len(set(self.bands)) != len(self.bands):
-            raise ValueError(f"band names must be unique, got {self.bands}")
+            raise InputError(f"band names must be unique, got {self.bands}")
         return self
 
 
@@ -84,13 +86,13 @@ class LabelDeclaration(_Strict):
     def _names(self) -> LabelDeclaration:
         names = list(self.legend.values())
         if len(set(names)) != len(names):
-            raise ValueError(f"class names in legend must be unique, got {names}")
+            raise InputError(f"class names in legend must be unique, got {names}")
         if self.nodata is not None and self.nodata in self.legend:
-            raise ValueError(f"nodata {self.nodata} is also a legend value")
+            raise InputError(f"nodata {self.nodata} is also a legend value")
         for what, given in (("target", [self.target] if self.target else []), ("colours", list(self.colours or {}))):
             bad = [n for n in given if n not in names]
             if bad:
-                raise ValueError(f"{what} names {bad}, not classes of the legend {names}")
+                raise InputError(f"{what} names {bad}, not classes of the legend {names}")
         return self
 
     @property
@@ -203,12 +205,12 @@ class StackDeclaration(_Strict):
     @model_validator(mode="after")
     def _references(self) -> StackDeclaration:
         if self.reference is not None and self.reference not in self.modalities:
-            raise ValueError(f"reference {self.reference!r} is not a modality ({list(self.modalities)})")
+            raise InputError(f"reference {self.reference!r} is not a modality ({list(self.modalities)})")
         known = {f"{m}.{b}" for m, d in self.modalities.items() for b in d.bands}
         named = [*self.rgb, *(self.panel.composite or []), *([self.panel.second] if self.panel.second else [])]
         bad = [b for b in named if b not in known]
         if bad:
-            raise ValueError(f"bands {bad} are not declared; use <modality>.<band>, one of {sorted(known)}")
+            raise InputError(f"bands {bad} are not declared; use <modality>.<band>, one of {sorted(known)}")
         return self
 
     @property
@@ -218,5 +220,5 @@ class StackDeclaration(_Strict):
     def resolved_file(self, pattern: str) -> str:
         """``pattern`` with ``{chip}`` filled in (relative to the stack folder)."""
         if "{chip}" in pattern and self.chip is None:
-            raise ValueError(f"file pattern {pattern!r} uses {{chip}} but the declaration sets no chip")
+            raise InputError(f"file pattern {pattern!r} uses {{chip}} but the declaration sets no chip")
         return pattern.format(chip=self.chip) if "{chip}" in pattern else pattern

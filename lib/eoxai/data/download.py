@@ -22,14 +22,14 @@ import shutil
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from eoxai.checksums import read_sha256sums, sha256_file, verify_files
-from eoxai.errors import DatasetNotFoundError, EoxaiError
+from eoxai.errors import DatasetNotFoundError, EoxaiError, InputError
 
 
 @dataclass(frozen=True)
@@ -177,7 +177,7 @@ def sen1floods11_chips(base_url: str, splits: Sequence[str] = ("train", "valid",
     chips: list[str] = []
     for split in splits:
         with _open(f"{base_url}/{spec.format(split=split)}", timeout) as response:
-            for row in csv.reader(io.TextIOWrapper(response, encoding="utf-8")):
+            for row in csv.reader(io.TextIOWrapper(response, encoding="utf-8")):  # type: ignore[type-var]  # a binary HTTP stream
                 if row and row[0].endswith("_S1Hand.tif"):
                     chips.append(row[0].removesuffix("_S1Hand.tif"))
     return sorted(set(chips))
@@ -188,7 +188,7 @@ def download_sen1floods11(
     chips: Sequence[str] | None = None,
     base_url: str | None = None,
     timeout: float = 60.0,
-    progress: Callable[..., object] = tqdm,
+    progress: Callable[..., Iterable[str]] = tqdm,
     dataset: str = "sen1floods11",
 ) -> list[Path]:
     """Download Sen1Floods11 hand-labelled chips into ``root/sen1floods11/{S1,S2,Labels}/`` and the
@@ -257,13 +257,13 @@ def _remove_new_empty_dirs(root: Path, folder: str, before: set[Path]) -> None:
 def download(name: str, root: str | Path = "data", **kwargs: object) -> list[Path]:
     """Download dataset ``name`` of :data:`REGISTRY` into ``root``; manual ones raise with instructions."""
     if name not in REGISTRY:
-        raise KeyError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
+        raise InputError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
     ds = REGISTRY[name]
     root = Path(root)
     if ds.fetcher is not None:
         before = _existing_dirs(root, ds.folder)
         try:
-            return globals()[ds.fetcher](root, dataset=name, **kwargs)  # type: ignore[no-any-return]
+            return globals()[ds.fetcher](root, dataset=name, **kwargs)
         except BaseException:
             _remove_new_empty_dirs(root, ds.folder, before)
             raise
@@ -307,6 +307,7 @@ def missing_datasets_message(files: Sequence[str], data_dir: str | Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of ``python -m eoxai.data.download``; returns the exit code."""
     ap = argparse.ArgumentParser(description="Download and verify the full datasets of the paper profile.")
     ap.add_argument("name", nargs="?", help=f"one of {sorted(REGISTRY)}")
     ap.add_argument("--root", default="data")

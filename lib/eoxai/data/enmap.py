@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 
 from eoxai.data.hyperspectral import SPLITS, drop_nodata_bands, normalise, tile_dataset
 from eoxai.data.raster import read_bands, read_label, require_file, verify_against_root
-from eoxai.errors import BandCountError, DatasetNotFoundError, GridMismatchError
+from eoxai.errors import BandCountError, DataFormatError, DatasetNotFoundError, GridMismatchError, SplitError
 
 _DESCRIPTION = re.compile(r"^band (\d+) \(([\d.]+) Nanometers\)$")
 
@@ -82,7 +82,7 @@ class EnMAPPotsdam:
         for split, name in self.split_files.items():
             table = pd.read_csv(require_file(self.dir / name, self.how_to_get))
             if list(table.columns) != ["image", "mask"]:
-                raise ValueError(f"{name}: expected columns ['image', 'mask'], got {list(table.columns)}")
+                raise DataFormatError(f"{name}: expected columns ['image', 'mask'], got {list(table.columns)}")
             for image, mask in table.itertuples(index=False):
                 tile = Path(image).stem
                 rows.append({"tile": tile, "split": split,
@@ -91,7 +91,7 @@ class EnMAPPotsdam:
         out = pd.DataFrame(rows)
         twice = out.loc[out.tile.duplicated(), "tile"].tolist()
         if twice:
-            raise ValueError(f"tiles {twice} are listed in more than one split: the split is not disjoint")
+            raise SplitError(f"tiles {twice} are listed in more than one split: the split is not disjoint")
         return out
 
     def band_table(self, image: Path | None = None) -> pd.DataFrame:
@@ -140,7 +140,7 @@ class EnMAPPotsdam:
         table = self.split_table()
         table = table[table.split.isin(list(splits))]
         if table.empty:
-            raise ValueError(f"no tile in splits {list(splits)}")
+            raise SplitError(f"no tile in splits {list(splits)}")
         if self.checksum:
             verify_against_root(self.root, [*table.image, *table.label, self.dir / self.srf_file,
                                             *(self.dir / f for f in self.split_files.values())])
@@ -165,9 +165,9 @@ class EnMAPPotsdam:
     @staticmethod
     def plot(ds: xr.Dataset, tile: str | int = 0, title: str | None = None) -> Figure:
         """A tile's true-colour composite (bands nearest 650, 560, 470 nm) beside its labels."""
-        from eoxai.plots import class_cmap, class_legend, pixel_axes, stretch
-
         import matplotlib.pyplot as plt
+
+        from eoxai.plots import class_cmap, class_legend, pixel_axes, stretch
 
         t = ds.isel(tile=tile) if isinstance(tile, int) else ds.sel(tile=tile)
         wl = ds.wavelength_nm.values

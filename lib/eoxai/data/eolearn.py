@@ -3,7 +3,7 @@
 Source: sentinel-hub/eo-learn ``example_data`` (MIT licence). 101 x 100 pixels at about 10 m in
 EPSG:32633. The five reference scenes are cloud-free dates whose acquisition times the publisher
 did not record, so they are treated as unordered dates; the compendium uses two of them as the
-seeds' "dual-month optical" input (``s2_t1``, ``s2_t2``) plus the DEM (``dem``).
+source papers' "dual-month optical" input (``s2_t1``, ``s2_t2``) plus the DEM (``dem``).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from eoxai.data.validate import (
     check_informative,
     encode_labels,
 )
-from eoxai.errors import DatasetNotFoundError, GridMismatchError
+from eoxai.errors import DatasetNotFoundError, GridMismatchError, InputError
 
 
 class EOLearnPatch:
@@ -71,7 +71,7 @@ class EOLearnPatch:
         if not self.dir.is_dir():
             raise DatasetNotFoundError(f"eo-learn patch folder {self.dir} not found. {self.how_to_get}")
         if len(set(dates)) != len(dates) or not dates:
-            raise ValueError(f"dates must be distinct scene indices, got {list(dates)}")
+            raise InputError(f"dates must be distinct scene indices, got {list(dates)}")
         self.dates = list(dates)
         self.checksum = checksum
 
@@ -100,7 +100,7 @@ class EOLearnPatch:
                 raise GridMismatchError(f"{name} grid {arr.shape[:2]} differs from the scenes' {(h, w)}")
         bad = [d for d in self.dates if not 0 <= d < scenes.shape[0]]
         if bad:
-            raise ValueError(f"dates {bad} out of range: the patch has {scenes.shape[0]} reference scenes")
+            raise InputError(f"dates {bad} out of range: the patch has {scenes.shape[0]} reference scenes")
         transform, y, x, crs = self.grid(h, w)
 
         def wrap(values: np.ndarray, bands: Sequence[str], modality: str, sensor: str, units: str) -> xr.DataArray:

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 
 from eoxai.data.raster import require_file, verify_against_root
 from eoxai.data.validate import check_band_count
-from eoxai.errors import BandCountError, ChecksumError, ClassLabelError, DatasetNotFoundError
+from eoxai.errors import BandCountError, ChecksumError, ClassLabelError, DatasetNotFoundError, InputError
 
 Sample = dict[str, Any]
 Transform = Callable[[Sample], Sample]
@@ -101,7 +101,7 @@ class EuroSAT:
 
     def _open(self, root: str | Path, folder: str, split: str, transforms: Transform | None) -> None:
         if split not in self.splits:
-            raise ValueError(f"unknown EuroSAT split {split!r}; choose one of {list(self.splits)}")
+            raise InputError(f"unknown EuroSAT split {split!r}; choose one of {list(self.splits)}")
         self.root = Path(root)
         self.dir = self.root / folder
         self.split = split
@@ -326,7 +326,7 @@ READERS: dict[str, type[EuroSAT]] = {"eurosat_rgb": EuroSAT, "eurosat_ms": EuroS
 def open_eurosat(dataset: str, root: str | Path, split: str, **kwargs: Any) -> EuroSAT:
     """Open ``dataset`` (``'eurosat_rgb'`` shipped subset, ``'eurosat_ms'`` full release) by name."""
     if dataset not in READERS:
-        raise KeyError(f"unknown scene dataset {dataset!r}; known: {sorted(READERS)}")
+        raise InputError(f"unknown scene dataset {dataset!r}; known: {sorted(READERS)}")
     return READERS[dataset](root, split, **kwargs)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
-from eoxai.errors import BandCountError, EmptyTileError, GridMismatchError
+from eoxai.errors import BandCountError, EmptyTileError, GridMismatchError, InputError, SplitError
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 
@@ -42,10 +42,10 @@ def tile_dataset(
     Raises :class:`GridMismatchError` naming the first tile that differs.
     """
     if not images or len(images) != len(labels) or len(images) != len(tiles) or len(tiles) != len(splits):
-        raise ValueError("tile_dataset needs as many images, labels, tile names and splits (at least one)")
+        raise InputError("tile_dataset needs as many images, labels, tile names and splits (at least one)")
     unknown = sorted(set(splits) - set(SPLITS))
     if unknown:
-        raise ValueError(f"unknown split name(s) {unknown}; use {list(SPLITS)}")
+        raise InputError(f"unknown split name(s) {unknown}; use {list(SPLITS)}")
     first = images[0]
     for name, img, lab in zip(tiles, images, labels, strict=True):
         if img.shape != first.shape or list(img.band.values) != list(first.band.values):
@@ -74,10 +74,10 @@ def tile_dataset(
 def tiles_of(ds: xr.Dataset, split: str) -> xr.Dataset:
     """The tiles of ``split``; :class:`ValueError` if the split has none."""
     if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; use {list(SPLITS)}")
+        raise InputError(f"unknown split {split!r}; use {list(SPLITS)}")
     sel = ds.sel(tile=ds.split.values == split)
     if sel.sizes["tile"] == 0:
-        raise ValueError(f"no tile belongs to split {split!r}")
+        raise SplitError(f"no tile belongs to split {split!r}")
     return sel
 
 

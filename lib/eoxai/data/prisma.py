@@ -1,6 +1,6 @@
 """PRISMA L2D (geocoded surface reflectance) HE5 products, read with :mod:`h5py`.
 
-The paper profile of notebook 09 uses the seed's PRISMA scene (Seville, 27 May 2020; Linardi,
+The paper profile of notebook 09 uses the source paper's PRISMA scene (Seville, 27 May 2020; Linardi,
 Dabo & Paris, IGARSS 2025). PRISMA products are distributed by ASI after registration
 (https://prisma.asi.it/); they cannot be downloaded by this project. Put the ``.he5`` file and its
 label rasters in one folder with a ``SHA256SUMS`` (``sha256sum *.he5 *.npy > SHA256SUMS``).
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -78,7 +79,7 @@ class PrismaL2D:
             raise DatasetNotFoundError(f"{self.path} is not a readable HDF5/HE5 file: {exc}") from exc
 
     @staticmethod
-    def _dataset(f, name: str):  # noqa: ANN001, ANN205 - h5py objects
+    def _dataset(f: Any, name: str) -> Any:  # h5py objects (untyped)
         key = f"{SWATH}/Data Fields/{name}"
         if key not in f:
             raise DatasetNotFoundError(
@@ -87,7 +88,7 @@ class PrismaL2D:
         return f[key]
 
     @staticmethod
-    def _attr(f, name: str) -> np.ndarray:  # noqa: ANN001
+    def _attr(f: Any, name: str) -> np.ndarray:
         if name not in f.attrs:
             raise DatasetNotFoundError(f"{Path(f.filename).name} lacks the root attribute {name!r} of a PRISMA L2D product")
         return np.atleast_1d(np.asarray(f.attrs[name]))
@@ -177,7 +178,7 @@ class PrismaL2D:
         masks; they are merged, the first labelled value winning) with raw values ``classes``
         (raw value -> name) and ``label_nodata`` for unlabelled pixels. Blocks of ``block_size``
         pixels are assigned to splits as a whole, so train and test pixels are never neighbours
-        inside a patch (the seed's left/right split let patches straddle the border).
+        inside a patch (the source paper's left/right split let patches straddle the border).
         """
         image = self.read()
         merged = np.full(image.shape[1:], label_nodata, dtype=np.int64)
@@ -194,13 +195,13 @@ class PrismaL2D:
 
 
 def read_label_raster(path: str | Path) -> np.ndarray:
-    """A label map on the scene's grid from ``.npy`` (the seed's masks) or a one-band GeoTIFF."""
+    """A label map on the scene's grid from ``.npy`` (the source paper's masks) or a one-band GeoTIFF."""
     path = require_file(Path(path), PrismaL2D.how_to_get)
     if path.suffix == ".npy":
         return np.load(path)
     import rioxarray
 
-    da = rioxarray.open_rasterio(path)
+    da: xr.DataArray = rioxarray.open_rasterio(path)  # type: ignore[assignment]  # one single-band file
     if da.sizes["band"] != 1:
         raise BandCountError(f"{path.name}: a label raster has 1 band, found {da.sizes['band']}")
     return np.asarray(da.values[0])

@@ -69,10 +69,10 @@ def open_raster(path: Path) -> xr.DataArray:
     import rasterio.errors
 
     try:
-        da = rioxarray.open_rasterio(path, mask_and_scale=False)
+        da: xr.DataArray = rioxarray.open_rasterio(path, mask_and_scale=False)  # type: ignore[assignment]  # one file
         da.load()
     except (rasterio.errors.RasterioError, OSError, ValueError) as exc:
-        reasons = []
+        reasons: list[str] = []
         cause: BaseException | None = exc
         while cause is not None and len(reasons) < 4:
             text = str(cause).strip()

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from eoxai.data.declaration import ModalityDeclaration, StackDeclaration
 from eoxai.data.raster import geojson_grid, read_bands, read_label, verify_against_root
 from eoxai.data.validate import check_band_count, check_classes, check_informative, encode_labels
-from eoxai.errors import DatasetNotFoundError, EmptyTileError, GridMismatchError, RasterReadError
+from eoxai.errors import DatasetNotFoundError, EmptyTileError, GridMismatchError, InputError, RasterReadError
 
 
 def how_to_get(decl: StackDeclaration, root: Path) -> str:
@@ -207,7 +207,7 @@ class EOPatchNpyStack(StackReader):
                 if arr.ndim != 4:
                     raise GridMismatchError(f"{paths[name]}: expected (dates, H, W, bands), got {arr.shape}")
                 if not 0 <= int(md.options["index"]) < arr.shape[0]:
-                    raise ValueError(f"{paths[name]}: date index {md.options['index']} out of range "
+                    raise InputError(f"{paths[name]}: date index {md.options['index']} out of range "
                                      f"(the file has {arr.shape[0]} dates)")
                 arr = arr[int(md.options["index"])]
             check_band_count(arr.shape[-1], md.bands, f"{paths[name]} ({name})")

@@ -5,7 +5,7 @@ Hyperspectral Data: an xAI-Driven Approach to Hyperparameter Selection*, IGARSS
 (``ds4xai/xAIDrivenHyperOpt``). Import the submodules directly:
 
 - ``patches``      pixel-centred patches per tile, patch-size and class checks
-- ``models``       the seed's CNN2D and ViT (timm blocks), built by name and seed
+- ``models``       the source paper's CNN2D and ViT (timm blocks), built by name and seed
 - ``train``        seeded training (AdamW + one-cycle) and prediction
 - ``explain``      Integrated Gradients in a NoiseTunnel -> one attribution vector over bands
 - ``consistency``  uniformity, concentration, cross-instance JS divergence, macro-F1, bootstrap intervals

@@ -6,7 +6,7 @@ on the Shannon entropy*, IEEE Trans. Inf. Theory 37(1)); entropies use base 2 as
 
 - :func:`uniformity` = 1 - JS *distance* (square root of the divergence) between ``p`` and the
   uniform distribution: how close one explanation is to a flat spectrum (1 for a uniform spread;
-  a one-hot ``p`` over 4 bands gives 0.26, over 224 bands 0.01). This is the seed's
+  a one-hot ``p`` over 4 bands gives 0.26, over 224 bands 0.01). This is the source paper's
   "consistency" (its ``compute_js_divergence``; holisticai's ``spread_divergence``; Linardi, Dabo
   & Paris, IGARSS 2025). Its docstring there and an earlier version here read it as
   "concentration"; it measures the opposite.
@@ -15,7 +15,7 @@ on the Shannon entropy*, IEEE Trans. Inf. Theory 37(1)); entropies use base 2 as
   on k bands gives 1 - log2(k) / log2(C)).
 - :func:`pairwise_js_divergence` = mean JS *divergence* between the distributions that
   independently trained instances give the same pixel: **cross-instance consistency**, the
-  quantity the seed's README describes (lower = more consistent).
+  quantity the source paper's README describes (lower = more consistent).
 
 Divergences are computed here rather than with :func:`scipy.spatial.distance.jensenshannon`,
 whose square root of a round-off of about -1e-17 returns NaN for identical or near-uniform
@@ -24,9 +24,9 @@ pixels). Divergences are clipped at 0 before any square root, so identical distr
 exactly 0.
 
 Intervals are percentile bootstraps over pixels (Efron & Tibshirani 1993) with
-:func:`scipy.stats.bootstrap`; every resample draws new pixels (the seed's loop resampled indices
+:func:`scipy.stats.bootstrap`; every resample draws new pixels (the source paper's loop resampled indices
 but then scored the original pixels, so its 250 "bootstrap" values were one value repeated).
-Aggregates are class-balanced: the mean over classes of the per-class means, as the seed averaged
+Aggregates are class-balanced: the mean over classes of the per-class means, as the source paper averaged
 per class.
 """
 
@@ -40,14 +40,14 @@ import numpy as np
 from scipy.special import entr, rel_entr
 from scipy.stats import bootstrap
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, InputError
 
 
 def to_distribution(attributions: np.ndarray) -> np.ndarray:
     """Normalise ``(..., C)`` non-negative attributions to sum 1 over C; all-zero rows become NaN."""
     a = np.asarray(attributions, dtype=np.float64)
     if (a < 0).any():
-        raise ValueError("attributions must be non-negative to be read as distributions (clip them first)")
+        raise InputError("attributions must be non-negative to be read as distributions (clip them first)")
     total = a.sum(axis=-1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, a / total, np.nan)
@@ -79,7 +79,7 @@ def uniformity(attributions: np.ndarray) -> np.ndarray:
     """``1 - JS distance(a / sum a, uniform)`` per row of ``(..., C)`` -> ``(...)``, in [0, 1].
 
     1 for a uniform spread over the C bands, lower the more the attribution sits on few bands
-    (one-hot: 0.26 for C = 4, 0.11 for C = 12, 0.01 for C = 224). The seed's metric (its
+    (one-hot: 0.26 for C = 4, 0.11 for C = 12, 0.01 for C = 224). The source paper's metric (its
     "consistency", ``compute_js_divergence``; Linardi, Dabo & Paris, IGARSS 2025). All-zero rows
     give NaN.
     """
@@ -110,7 +110,7 @@ def pairwise_js_divergence(attributions: np.ndarray) -> np.ndarray:
     """
     a = np.asarray(attributions)
     if a.ndim != 3 or a.shape[0] < 2:
-        raise ValueError(f"need (instances >= 2, pixels, bands) attributions, got shape {a.shape}")
+        raise InputError(f"need (instances >= 2, pixels, bands) attributions, got shape {a.shape}")
     p = to_distribution(a)
     pairs = [js_divergence(p[i], p[j]) for i, j in combinations(range(a.shape[0]), 2)]
     return np.mean(pairs, axis=0)

@@ -1,6 +1,6 @@
 """Band attributions of a pixel-patch classifier: Integrated Gradients inside a NoiseTunnel.
 
-As in the seed (Linardi, Dabo & Paris, IGARSS 2025): captum's
+As in the source paper (Linardi, Dabo & Paris, IGARSS 2025): captum's
 :class:`~captum.attr.IntegratedGradients` (Sundararajan, Taly & Yan 2017, *Axiomatic attribution
 for deep networks*, ICML) with a zero baseline (the training mean after normalisation), wrapped
 in :class:`~captum.attr.NoiseTunnel` with ``smoothgrad_sq``, 10 noisy samples and sigma 0.2
@@ -14,6 +14,7 @@ explained with the same noisy inputs and their attributions differ only by the m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,13 +22,14 @@ import xarray as xr
 from captum.attr import IntegratedGradients, NoiseTunnel
 from torch import nn
 
+from eoxai.errors import ExplainerInputError
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 
 
 def band_attributions(
     model: nn.Module,
     inputs: torch.Tensor,
-    targets: Sequence[int] | torch.Tensor,
+    targets: Sequence[int] | np.ndarray | torch.Tensor,
     *,
     nt_samples: int = 10,
     stdevs: float = 0.2,
@@ -51,7 +53,7 @@ def band_attributions(
     if n_classes is not None:
         check_targets(t, int(n_classes))
     if len(t) != inputs.shape[0]:
-        raise ValueError(f"{len(t)} targets for {inputs.shape[0]} inputs")
+        raise ExplainerInputError(f"{len(t)} targets for {inputs.shape[0]} inputs")
     tunnel = NoiseTunnel(IntegratedGradients(model))
     out = []
     rng_state = torch.random.get_rng_state()
@@ -75,7 +77,7 @@ def as_spectrum(attributions: np.ndarray, bands: xr.DataArray | xr.Dataset) -> x
 
     ``bands`` is any object with a ``band`` coordinate (and ``wavelength_nm``, ``detector``).
     """
-    coords = {"band": bands["band"].values}
+    coords: dict[str, Any] = {"band": bands["band"].values}
     for k in ("wavelength_nm", "fwhm_nm", "detector"):
         if k in bands.coords:
             coords[k] = ("band", bands[k].values)

@@ -1,4 +1,4 @@
-"""Pixel-patch classifiers for hyperspectral patches: the seed's CNN2D and ViT.
+"""Pixel-patch classifiers for hyperspectral patches: the source paper's CNN2D and ViT.
 
 Both follow Linardi, Dabo & Paris (IGARSS 2025, ``ds4xai/xAIDrivenHyperOpt``): a 1 x 1
 convolution reduces the bands to ``n_comps`` (15) components with a tanh, then
@@ -26,6 +26,8 @@ from timm.layers import trunc_normal_
 from timm.models.vision_transformer import Block
 from torch import nn
 
+from eoxai.errors import InputError, PatchSizeError
+
 MODELS: tuple[str, ...] = ("cnn2d", "vit")
 
 
@@ -37,7 +39,7 @@ class SpectralReduction(nn.Sequential):
 
 
 class CNN2D(nn.Module):
-    """The seed's 2-D CNN: reduction, 3 x 3 conv blocks, global average pooling, MLP head."""
+    """The source paper's 2-D CNN: reduction, 3 x 3 conv blocks, global average pooling, MLP head."""
 
     def __init__(self, n_bands: int, n_classes: int, n_comps: int = 15,
                  widths: Sequence[int] = (32, 64, 128, 256), hidden: Sequence[int] = (256, 128),
@@ -78,13 +80,13 @@ def token_grid(patch_size: int, token_size: int = 3) -> tuple[int, int]:
 
 
 class PatchViT(nn.Module):
-    """The seed's small ViT over 3 x 3-pixel tokens of the reduced patch (see the module docstring)."""
+    """The source paper's small ViT over 3 x 3-pixel tokens of the reduced patch (see the module docstring)."""
 
     def __init__(self, n_bands: int, n_classes: int, patch_size: int, n_comps: int = 15, token_size: int = 3,
                  dim: int = 128, depth: int = 6, heads: int = 4, mlp_dim: int = 256, dropout: float = 0.1) -> None:
         super().__init__()
         if patch_size % 2 == 0:
-            raise ValueError(f"patch_size must be odd, got {patch_size}")
+            raise PatchSizeError(f"patch_size must be odd, got {patch_size}")
         self.in_channels = n_bands
         self.patch_size = patch_size
         self.token_size = token_size
@@ -114,7 +116,7 @@ class PatchViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, p, p)`` -> logits ``(B, K)``."""
         if x.shape[-1] != self.patch_size or x.shape[-2] != self.patch_size:
-            raise ValueError(f"this ViT takes {self.patch_size}x{self.patch_size} patches, got {tuple(x.shape[-2:])}")
+            raise PatchSizeError(f"this ViT takes {self.patch_size}x{self.patch_size} patches, got {tuple(x.shape[-2:])}")
         z = self.embed(self.tokens(x))
         z = torch.cat([self.cls_token.expand(z.shape[0], -1, -1), z], dim=1) + self.pos_embed
         z = self.blocks(self.drop(z))
@@ -122,7 +124,7 @@ class PatchViT(nn.Module):
 
 
 def _init_weights(m: nn.Module) -> None:
-    """The seed's initialisation: Kaiming (fan-out) for convolutions, Xavier for linear layers."""
+    """The source paper's initialisation: Kaiming (fan-out) for convolutions, Xavier for linear layers."""
     if isinstance(m, nn.Conv2d):
         nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
         if m.bias is not None:
@@ -148,7 +150,7 @@ def build_patch_model(name: str, n_bands: int, n_classes: int, patch_size: int, 
         elif name == "vit":
             model = PatchViT(n_bands, n_classes, patch_size, **options)  # type: ignore[arg-type]
         else:
-            raise KeyError(f"unknown hyperspectral model {name!r}; known: {list(MODELS)}")
+            raise InputError(f"unknown hyperspectral model {name!r}; known: {list(MODELS)}")
     finally:
         torch.random.set_rng_state(gen_state)
     model.n_classes = n_classes  # type: ignore[assignment]

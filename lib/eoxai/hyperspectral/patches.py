@@ -1,7 +1,7 @@
 """Pixel-centred patches from a tile set, with checks that keep the splits spatially disjoint.
 
 A sample is one labelled pixel; its input is the ``p x p`` patch centred on it (``p`` odd), the
-pixel-patch classification of the seed (Linardi, Dabo & Paris, IGARSS 2025). Each tile is padded
+pixel-patch classification of the source paper (Linardi, Dabo & Paris, IGARSS 2025). Each tile is padded
 on its own with zeros, i.e. the training mean after :func:`eoxai.data.hyperspectral.normalise`,
 so a patch never holds a pixel of another tile, and since whole tiles belong to one split, never a
 pixel of another split. (The seed padded the raw cube with 0 before standardising, which made
@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 
-from eoxai.errors import ClassAbsentError, EoxaiError, PatchSizeError
+from eoxai.errors import ClassAbsentError, InputError, PatchSizeError
 
 
 def check_patch_size(size: int, tile_shape: tuple[int, int]) -> int:
@@ -126,7 +126,7 @@ class PatchExtractor:
         image = torch.as_tensor(np.asarray(image, dtype=np.float32)) if not torch.is_tensor(image) else image.float()
         self.device = torch.device(device)
         if image.ndim != 4:
-            raise ValueError(f"image must be (tile, band, y, x), got shape {tuple(image.shape)}")
+            raise InputError(f"image must be (tile, band, y, x), got shape {tuple(image.shape)}")
         self.tile_shape = (int(image.shape[2]), int(image.shape[3]))
         self.max_size = check_patch_size(max_size, self.tile_shape)
         self.radius = self.max_size // 2

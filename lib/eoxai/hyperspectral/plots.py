@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ MODEL_COLOURS = {"cnn2d": OKABE_ITO[4], "vit": OKABE_ITO[5]}
 MODEL_LABELS = {"cnn2d": "CNN2D", "vit": "ViT"}
 
 
-def _model_style(model: str, i: int) -> dict[str, object]:
+def _model_style(model: str, i: int) -> dict[str, Any]:
     return {"color": MODEL_COLOURS.get(model, OKABE_ITO[i % len(OKABE_ITO)]),
             "label": MODEL_LABELS.get(model, model)}
 
@@ -53,14 +55,14 @@ def plot_f1(table: pd.DataFrame, selection: pd.DataFrame | None = None, confiden
 def plot_explanation_metrics(table: pd.DataFrame, selection: pd.DataFrame | None = None,
                              confidence: float = 0.95) -> Figure:
     """Three panels against patch size per model, with bootstrap intervals: cross-instance JS
-    divergence (lower = instances agree), uniformity (the seed's metric; higher = flatter
+    divergence (lower = instances agree), uniformity (the source paper's metric; higher = flatter
     spectrum) and concentration (higher = fewer bands). ``table`` is
     :func:`eoxai.hyperspectral.study.size_table`'s output."""
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     panels = [("consistency_js", "mean pairwise JS divergence between instances",
                "Cross-instance consistency\n(lower = instances agree on the bands)"),
               ("uniformity", "uniformity: 1 - JS distance to uniform",
-               "Uniformity of one explanation\n(the seed's 'consistency'; higher = flatter spectrum)"),
+               "Uniformity of one explanation\n(the source paper's 'consistency'; higher = flatter spectrum)"),
               ("concentration", "concentration: 1 - entropy / log2(bands)",
                "Concentration of one explanation\n(higher = fewer bands carry the attribution)")]
     for ax, (column, ylabel, title) in zip(axes, panels, strict=True):

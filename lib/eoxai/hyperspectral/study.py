@@ -7,8 +7,8 @@ Reproduces the design of Linardi, Dabo & Paris (IGARSS 2025) with its errors fix
 3. every instance explains the **same** held-out pixels with the same noise (IG + NoiseTunnel),
    so explanations can be compared across instances;
 4. metrics named for what they measure (:mod:`eoxai.hyperspectral.consistency`): uniformity
-   (the seed's metric, closeness to a flat spectrum), concentration (1 - normalised entropy: how
-   few bands an explanation uses) and cross-instance consistency (the seed's stated aim);
+   (the source paper's metric, closeness to a flat spectrum), concentration (1 - normalised entropy: how
+   few bands an explanation uses) and cross-instance consistency (the source paper's stated aim);
 5. bootstrap intervals that resample pixels; the test split is used once, at the chosen size.
 
 Explanations and validation F1 come from the validation tiles by default, so the selection never
@@ -32,6 +32,7 @@ import xarray as xr
 
 from eoxai.checkpoint import CheckpointError, config_hash, load_torch_file, save_torch_file
 from eoxai.data.hyperspectral import SPLITS
+from eoxai.errors import ConfigError, InputError
 from eoxai.hyperspectral.consistency import (
     bootstrap_interval,
     class_balanced_mean,
@@ -60,7 +61,7 @@ _CELL_ARRAYS = ("val_pred", "explain_pred", "attributions")
 
 @dataclass(frozen=True)
 class IGConfig:
-    """Integrated Gradients in a NoiseTunnel (defaults: the seed's, with captum's 50 steps)."""
+    """Integrated Gradients in a NoiseTunnel (defaults: the source paper's, with captum's 50 steps)."""
 
     nt_samples: int = 10
     stdevs: float = 0.2
@@ -89,11 +90,11 @@ class StudyConfig:
         """Build from plain profile values (lists, dicts), checking names and sizes."""
         unknown = [m for m in models if m not in MODELS]
         if unknown:
-            raise KeyError(f"unknown model(s) {unknown} in the profile; known: {list(MODELS)}")
+            raise ConfigError(f"unknown model(s) {unknown} in the profile; known: {list(MODELS)}")
         if int(instances) < 2:
-            raise ValueError(f"cross-instance consistency needs at least 2 instances, got {instances}")
+            raise InputError(f"cross-instance consistency needs at least 2 instances, got {instances}")
         if rest.get("explain_split", "validation") not in ("validation", "test"):
-            raise ValueError(f"explain_split must be 'validation' or 'test', got {rest['explain_split']!r}")
+            raise InputError(f"explain_split must be 'validation' or 'test', got {rest['explain_split']!r}")
         return cls(patch_sizes=tuple(int(p) for p in patch_sizes), instances=int(instances),
                    models={k: dict(v or {}) for k, v in models.items()},
                    train=TrainConfig(**(train or {})), ig=IGConfig(**(ig or {})), **rest)
@@ -272,7 +273,7 @@ def explained_mask(results: Mapping[Cell, dict[str, Any]], data: StudyData, mode
         return np.ones(preds.shape[1], dtype=bool)
     if which == "correct_all":
         return (preds == data.explain.label[None]).all(axis=0)
-    raise ValueError(f"explain_pixels must be 'correct_all' or 'all', got {which!r}")
+    raise InputError(f"explain_pixels must be 'correct_all' or 'all', got {which!r}")
 
 
 def cell_table(results: Mapping[Cell, dict[str, Any]], data: StudyData) -> pd.DataFrame:
@@ -297,7 +298,7 @@ def size_table(results: Mapping[Cell, dict[str, Any]], data: StudyData, config: 
 
     - ``val_f1``: mean over instances of the validation macro-F1; interval: bootstrap over
       validation pixels (the same resample for every instance); ``val_f1_sd``: across instances.
-    - ``uniformity`` (the seed's metric; 1 = flat spectrum) and ``concentration`` (1 - normalised
+    - ``uniformity`` (the source paper's metric; 1 = flat spectrum) and ``concentration`` (1 - normalised
       entropy; 1 = one band): class-balanced means over explained pixels of the instances' mean;
       ``consistency_js``: class-balanced mean of the per-pixel mean pairwise JS divergence between
       instances (lower = more consistent). Intervals (``<metric>_low``, ``<metric>_high``):
@@ -347,10 +348,10 @@ def select_patch_size(table: pd.DataFrame) -> pd.DataFrame:
     """Apply :data:`SELECTION_RULE` per model; also report what each criterion alone would pick.
 
     ``table`` is :func:`size_table`'s output. Returns one row per model with ``chosen``,
-    ``by_val_f1`` (best validation F1: the seed's rule), ``by_consistency`` (least cross-instance JS divergence),
-    ``by_uniformity`` (highest uniformity: the seed's explanation rule, which picks the flattest
+    ``by_val_f1`` (best validation F1: the source paper's rule), ``by_consistency`` (least cross-instance JS divergence),
+    ``by_uniformity`` (highest uniformity: the source paper's explanation rule, which picks the flattest
     spectrum), ``by_concentration`` (highest concentration: the fewest bands) and
-    ``uniformity_agrees`` (the seed's metric picks the size cross-instance consistency picks).
+    ``uniformity_agrees`` (the source paper's metric picks the size cross-instance consistency picks).
     Ties go to the smaller patch.
     """
     rows = []
@@ -401,7 +402,7 @@ def evaluate_on_test(data: StudyData, config: StudyConfig, selection: pd.DataFra
             preds.append(predict(model, data.extractor, data.test, cell.patch_size))
         y = data.test.label
         k = data.n_classes
-        est, lo, hi, _ = bootstrap_interval((y, *preds), lambda t, *p: np.mean([macro_f1(t, q, k) for q in p], axis=0),
+        est, lo, hi, _ = bootstrap_interval((y, *preds), lambda t, *p: np.mean([macro_f1(t, q, k) for q in p], axis=0),  # noqa: B023 - called now
                                             n_resamples=n_resamples, confidence=confidence, seed=config.seed)
         rows.append({"model": sel.model, "patch_size": int(sel.chosen), "test_f1": est, "test_f1_low": lo,
                      "test_f1_high": hi, "test_pixels": len(y),
@@ -456,14 +457,14 @@ def load_tile_set(dataset: str, data_dir: str | Path, prisma: Mapping[str, Any] 
         from eoxai.data.prisma import PrismaL2D
 
         if not prisma or "file" not in prisma:
-            raise KeyError("dataset 'prisma' needs the profile's 09_patch_size_hyperopt.prisma.file (and labels, classes)")
+            raise ConfigError("dataset 'prisma' needs the profile's 09_patch_size_hyperopt.prisma.file (and labels, classes)")
         root = Path(data_dir)
         reader = PrismaL2D(root / prisma["file"], exclude_nm=prisma.get("exclude_nm", ()))
         tiles = reader.tiles([root / p for p in prisma["labels"]], {int(k): v for k, v in prisma["classes"].items()},
                              block_size=int(prisma["block_size"]), fractions=prisma.get("fractions", (0.6, 0.2, 0.2)),
                              seed=seed, label_nodata=int(prisma.get("label_nodata", 0)))
         return normalise(drop_nodata_bands(tiles))
-    raise KeyError(f"unknown dataset {dataset!r}; use 'enmap' or 'prisma'")
+    raise InputError(f"unknown dataset {dataset!r}; use 'enmap' or 'prisma'")
 
 
 def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = None) -> list[str]:
@@ -477,7 +478,7 @@ def describe_selection(report: pd.DataFrame, labels: Mapping[str, str] | None = 
         if pd.isna(r.uniformity_agrees):
             text += "No patch size had enough explained pixels for the explanation metrics."
         else:
-            text += (f"Cross-instance consistency is best at {r.by_consistency}; the seed's metric (uniformity, "
+            text += (f"Cross-instance consistency is best at {r.by_consistency}; the source paper's metric (uniformity, "
                      f"the flattest spectrum) is highest at {r.by_uniformity}, "
                      + ("the same size" if r.uniformity_agrees else "a different size")
                      + f"; concentration (the fewest bands) is highest at {r.by_concentration}.")
@@ -497,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import json
 
     from eoxai.config import load_profile, notebook_parameters
-    from eoxai.runtime import configure_torch, seed_everything, select_device
+    from eoxai.session import configure_torch, seed_everything, select_device
 
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--profile", required=True)
@@ -516,7 +517,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         explain_split=p.get("explain_split", "validation"), seed=p["seed"],
     )
     if a.model not in config.models or a.size not in config.patch_sizes:
-        raise KeyError(f"({a.model}, {a.size}) is not in the profile's grid: models {list(config.models)}, "
+        raise ConfigError(f"({a.model}, {a.size}) is not in the profile's grid: models {list(config.models)}, "
                        f"sizes {list(config.patch_sizes)}")
     ds = load_tile_set(p.get("dataset", "enmap"), p["data_dir"], p.get("prisma"), p["seed"])
     data = prepare_study(ds, p["classes"], config, device=select_device(p.get("device", "cpu")))

@@ -1,7 +1,7 @@
 """Training and prediction for the pixel-patch classifiers, seeded and in memory.
 
-The seed's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (lr 3e-4, weight decay 1e-6),
-a one-cycle schedule peaking at ``max_lr`` 0.03 (the seed's ``lr * 100``), unweighted cross-
+The source paper's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (lr 3e-4, weight decay 1e-6),
+a one-cycle schedule peaking at ``max_lr`` 0.03 (the source paper's ``lr * 100``), unweighted cross-
 entropy (optionally class-balanced), 30 epochs. Patches are cut per batch from a :class:`~eoxai.hyperspectral.patches.PatchExtractor`,
 so no patch tensor of the whole training set is ever held in memory. The final weights are kept
 (the one-cycle schedule ends at a tiny learning rate), so validation pixels are used to select
@@ -16,12 +16,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from eoxai.errors import ClassAbsentError, InputError
 from eoxai.hyperspectral.patches import PatchExtractor, Pixels
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of :func:`fit` (defaults: the seed's)."""
+    """Hyper-parameters of :func:`fit` (defaults: the source paper's)."""
 
     epochs: int = 30
     batch_size: int = 64
@@ -29,7 +30,7 @@ class TrainConfig:
     max_lr: float = 0.03
     weight_decay: float = 1e-6
     #: ``"balanced"``: cross-entropy weights inversely proportional to the training class counts
-    #: (scikit-learn's convention), so a rare class counts in the macro-F1 it is selected on; None: unweighted (the seed)
+    #: (scikit-learn's convention), so a rare class counts in the macro-F1 it is selected on; None: unweighted (the source paper)
     class_weights: str | None = None
 
 
@@ -43,7 +44,7 @@ def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, 
     The model must be on the extractor's device; it is left in eval mode.
     """
     if len(pixels) == 0:
-        raise ValueError("no training pixels")
+        raise ClassAbsentError("no training pixels")
     gen = torch.Generator().manual_seed(int(seed))
     labels = torch.as_tensor(pixels.label, dtype=torch.long, device=extractor.device)
     steps = -(-len(pixels) // config.batch_size)
@@ -80,7 +81,7 @@ def class_weights(labels: np.ndarray, mode: str | None) -> torch.Tensor | None:
     if mode is None:
         return None
     if mode != "balanced":
-        raise ValueError(f"class_weights must be 'balanced' or None, got {mode!r}")
+        raise InputError(f"class_weights must be 'balanced' or None, got {mode!r}")
     counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(np.float64)
     weights = np.where(counts > 0, len(labels) / (len(counts) * np.maximum(counts, 1)), 0.0)
     return torch.as_tensor(weights, dtype=torch.float32)

@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+
+from eoxai.errors import InputError, MissingHeadError
 
 MODELS = ("manet_mit", "claire", "unet", "unet_influence")
 SIZES = ("b0", "b1", "b2", "b3", "b4", "b5")
@@ -56,7 +59,7 @@ def modality_slices(modalities: Mapping[str, int]) -> dict[str, slice]:
     return out
 
 
-def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> nn.Module:
+def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> Any:  # smp's untyped encoder
     """smp's Mix-Vision-Transformer encoder ``mit_{size}`` for ``in_channels`` bands.
 
     Features for input ``(B, C, H, W)``: ``[x, empty (B, 0, H/2, W/2), (B, c1, H/4, W/4), ...,
@@ -66,7 +69,7 @@ def mit_encoder(size: str, in_channels: int, weights: str | None = None) -> nn.M
     import segmentation_models_pytorch as smp
 
     if size not in SIZES:
-        raise ValueError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
+        raise InputError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
     try:
         return smp.encoders.get_encoder(f"mit_{size}", in_channels=in_channels, depth=5, weights=weights)
     except Exception as exc:  # noqa: BLE001 - download failures come in many types
@@ -92,14 +95,14 @@ def build_model(
     """
     in_channels = int(sum(modalities.values()))
     if in_channels <= 0:
-        raise ValueError(f"modalities {dict(modalities)} give no input bands")
+        raise InputError(f"modalities {dict(modalities)} give no input bands")
     if len(classes) < 2:
-        raise ValueError(f"a segmentation model needs at least 2 classes, got {list(classes)}")
+        raise InputError(f"a segmentation model needs at least 2 classes, got {list(classes)}")
     if name == "manet_mit":
         import segmentation_models_pytorch as smp
 
         if size not in SIZES:
-            raise ValueError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
+            raise InputError(f"unknown MiT size {size!r}; expected one of {list(SIZES)}")
         model = smp.MAnet(encoder_name=f"mit_{size}", encoder_weights=None, in_channels=in_channels,
                           classes=len(classes))
         if weights is not None:
@@ -114,11 +117,11 @@ def build_model(
         model = InfluenceUNet(modalities, len(classes), size=size, weights=weights,
                               influence=name == "unet_influence")
     else:
-        raise KeyError(f"unknown model {name!r}; known: {list(MODELS)}")
-    model.modalities = dict(modalities)  # type: ignore[assignment]
-    model.class_names = list(classes)  # type: ignore[assignment]
-    model.in_channels = in_channels  # type: ignore[assignment]
-    model.arch = name  # type: ignore[assignment]
+        raise InputError(f"unknown model {name!r}; known: {list(MODELS)}")
+    model.modalities = dict(modalities)
+    model.class_names = list(classes)
+    model.in_channels = in_channels
+    model.arch = name
     return model
 
 
@@ -128,7 +131,7 @@ def bottleneck(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     Used by modality-occlusion analyses (embedding distance, Ekim & Schmitt).
     """
     if hasattr(model, "bottleneck"):
-        return model.bottleneck(x)
+        return model.bottleneck(x)  # type: ignore[operator]  # Module.__getattr__ reads as Tensor | Module
     if hasattr(model, "encoder"):
-        return model.encoder(x)[-1]
-    raise TypeError(f"{type(model).__name__} exposes neither .bottleneck() nor .encoder")
+        return model.encoder(x)[-1]  # type: ignore[operator]  # (as above)
+    raise MissingHeadError(f"{type(model).__name__} exposes neither .bottleneck() nor .encoder")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from eoxai.errors import InputError
 from eoxai.models import mit_encoder, modality_sensor, modality_slices
 
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
@@ -90,6 +91,9 @@ class Claire(nn.Module):
     both must be non-empty. H and W must be multiples of 32.
     """
 
+    idx_a: torch.Tensor  # buffers: the band indices of each encoder
+    idx_b: torch.Tensor
+
     def __init__(self, modalities: Mapping[str, int], n_classes: int, size: str = "b0",
                  weights: str | None = None, max_tokens: int = 256) -> None:
         super().__init__()
@@ -101,7 +105,7 @@ class Claire(nn.Module):
         optical = [m for m in modalities if modality_sensor(m) == "optical"]
         other = [m for m in modalities if modality_sensor(m) != "optical"]
         if not optical or not other:
-            raise ValueError(
+            raise InputError(
                 f"claire is a dual encoder: it needs optical and non-optical modalities, got "
                 f"{ {m: modality_sensor(m) for m in modalities} }; use manet_mit or unet for one sensor group"
             )

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
+from eoxai.errors import InputError, MissingHeadError
 from eoxai.models import mit_encoder, modality_slices
 
 DECODER_CHANNELS = (256, 128, 64, 32, 16)
@@ -37,6 +38,8 @@ class InfluenceUNet(nn.Module):
     H and W must be multiples of 32. With ``influence``, at least two modalities are needed.
     """
 
+    keep: torch.Tensor  # buffer: (N modalities, C) ones, zero on modality i's bands
+
     def __init__(self, modalities: Mapping[str, int], n_classes: int, size: str = "b0",
                  weights: str | None = None, influence: bool = True) -> None:
         super().__init__()
@@ -46,7 +49,7 @@ class InfluenceUNet(nn.Module):
 
         self.modality_names = list(modalities)
         if influence and len(self.modality_names) < 2:
-            raise ValueError(f"unet_influence occludes one modality per pass and needs at least 2; got "
+            raise InputError(f"unet_influence occludes one modality per pass and needs at least 2; got "
                              f"{self.modality_names}. Use 'unet' for a single modality")
         in_channels = int(sum(modalities.values()))
         self.encoder = mit_encoder(size, in_channels, weights)
@@ -78,7 +81,7 @@ class InfluenceUNet(nn.Module):
     def influence(self, x: torch.Tensor) -> torch.Tensor:
         """Influence scores ``(B, N)`` in [0, 1], column ``i`` for modality ``i`` occluded (``self.modality_names``)."""
         if not self.use_influence:
-            raise AttributeError("the plain UNet twin has no influence head")
+            raise MissingHeadError("the plain UNet twin has no influence head")
         return self._scores(self.encoder(self.occlude(x))[-1], x.shape[0])
 
     def bottleneck(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,12 @@ imports nothing itself, so one method's dependencies never slow another's import
 - ``methods``      the registered explainer classes (one class + one ``register`` line per method)
 - ``checks``       input validation shared by every method (eval mode, band count, class, layer,
                    mask shape, modality names)
-- ``targets``      scalar targets for segmentation outputs (the seed's sum of softmax, masked logits,
+- ``targets``      scalar targets for segmentation outputs (the source paper's sum of softmax, masked logits,
                    predicted-region means)
 - ``gradcam``      all-class Grad-CAM from one forward pass (nothing below the layer recorded) and
                    the fastest backward strategy for the K class gradients
 - ``budget``       explainer batch sizes from a memory budget (``explainer_memory_mb``)
-- ``interclass``   Interclass-Grad-CAM: the seed's sign counts and a magnitude version
+- ``interclass``   Interclass-Grad-CAM: the source paper's sign counts and a magnitude version
 - ``spectral``     Spectral-Grad-CAM per band and modality group, keep-one and leave-one-out
 - ``attribution``  captum ``Occlusion`` and ``IntegratedGradients`` wrappers returning labelled maps
 - ``maps``         tensors -> xarray with band and class coordinates

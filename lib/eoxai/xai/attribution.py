@@ -9,7 +9,7 @@ Ebrahimi & Kumar used for both), and ``target`` picks the class. The wrappers ad
 the cost is set by the number of model evaluations, so they must run in batches, sized by a
 memory budget, :mod:`eoxai.xai.budget`, so that large tiles do not thrash and small ones fill a
 pass), and
-return :mod:`xarray` maps whose ``band`` coordinate names the bands. The seed's settings are
+return :mod:`xarray` maps whose ``band`` coordinate names the bands. The source paper's settings are
 the defaults: occlusion window ``(3, 15, 15)``, strides ``(3, 8, 8)``, baseline 0; IG 200 steps
 from a zero baseline.
 """
@@ -25,7 +25,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, ExplainerInputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets
 from eoxai.xai.maps import band_map
@@ -43,7 +43,7 @@ def _prepare(model: nn.Module, inputs: torch.Tensor, target: int | Sequence[int]
         k = forward(inputs[:1]).shape[1]
     t = check_targets(target, k)
     if not isinstance(target, int) and len(t) != inputs.shape[0]:
-        raise ValueError(f"{len(t)} targets for {inputs.shape[0]} samples: give one class or one per sample")
+        raise ExplainerInputError(f"{len(t)} targets for {inputs.shape[0]} samples: give one class or one per sample")
     return forward, (t[0] if isinstance(target, int) else t)
 
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from eoxai.errors import EoxaiError, MemoryBudgetError
+from eoxai.errors import MemoryBudgetError
 
 #: budget on a CPU when the profile gives none: the quick models' profile batches (IG 50, SHAP 64
 #: at 64 x 64 px, MiT-b0) fit in it, and at 256 px it leaves the few samples per pass that run fastest

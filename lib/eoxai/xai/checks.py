@@ -7,7 +7,14 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from eoxai.errors import BandCountError, EoxaiError, MaskShapeError, ModalityError, ModelModeError
+from eoxai.errors import (
+    BandCountError,
+    ExplainerInputError,
+    LayerError,
+    MaskShapeError,
+    ModalityError,
+    ModelModeError,
+)
 
 
 def check_eval_mode(model: nn.Module) -> None:
@@ -47,7 +54,7 @@ def check_targets(targets: int | Iterable[int], n_classes: int) -> list[int]:
     t = [int(targets)] if isinstance(targets, int) else [int(x) for x in targets]
     bad = [x for x in t if not 0 <= x < n_classes]
     if bad:
-        raise ValueError(f"target class(es) {bad} outside the model's {n_classes} classes (0..{n_classes - 1})")
+        raise ExplainerInputError(f"target class(es) {bad} outside the model's {n_classes} classes (0..{n_classes - 1})")
     return t
 
 
@@ -61,7 +68,7 @@ def resolve_layer(model: nn.Module, layer: str | nn.Module) -> nn.Module:
     modules = dict(model.named_modules())
     if layer not in modules:
         convs = [n for n, m in modules.items() if isinstance(m, nn.Conv2d)][-5:]
-        raise KeyError(f"layer {layer!r} not found in {type(model).__name__}; last conv layers: {convs}")
+        raise LayerError(f"layer {layer!r} not found in {type(model).__name__}; last conv layers: {convs}")
     return modules[layer]
 
 

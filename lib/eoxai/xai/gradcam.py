@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from eoxai.errors import EoxaiError, StrategyError
+from eoxai.errors import ExplainerInputError, LayerError, StrategyError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.targets import masked_logit, mean_softmax
@@ -68,7 +68,7 @@ def score_function(score: str | ScoreFn, mask: torch.Tensor | None = None) -> Sc
             m = mask if mask is not None else (logits.argmax(dim=1) == c)
             return masked_logit(logits, c, m, reduce="sum")
         return _masked
-    raise ValueError(f"unknown score {score!r}; use one of {list(SCORES)} or a callable (logits, c) -> (B,)")
+    raise ExplainerInputError(f"unknown score {score!r}; use one of {list(SCORES)} or a callable (logits, c) -> (B,)")
 
 
 def class_scores(logits: torch.Tensor, classes: Sequence[int], score: ScoreFn) -> torch.Tensor:
@@ -101,7 +101,7 @@ def last_conv_layer(model: nn.Module) -> str:
     """Name of the last ``nn.Conv2d`` in ``model.named_modules()`` (the logits layer of smp models)."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
     if not names:
-        raise KeyError(f"{type(model).__name__} has no Conv2d layer; name the Grad-CAM layer explicitly")
+        raise LayerError(f"{type(model).__name__} has no Conv2d layer; name the Grad-CAM layer explicitly")
     return names[-1]
 
 
@@ -194,7 +194,7 @@ def _forward_from_layer(model: nn.Module, module: nn.Module, layer: str | nn.Mod
 
     def hook(_m: nn.Module, _i: object, out: torch.Tensor) -> torch.Tensor:
         if not isinstance(out, torch.Tensor):
-            raise TypeError(f"layer {layer!r} returns {type(out).__name__}; Grad-CAM needs a single tensor output")
+            raise LayerError(f"layer {layer!r} returns {type(out).__name__}; Grad-CAM needs a single tensor output")
         torch.set_grad_enabled(True)  # from here on, record (restored when the outer no_grad exits)
         leaf = out.detach().requires_grad_(True)
         captured.append(leaf)
@@ -205,7 +205,7 @@ def _forward_from_layer(model: nn.Module, module: nn.Module, layer: str | nn.Mod
         with torch.no_grad():
             logits = model(inputs)
         if not captured:
-            raise KeyError(f"layer {layer!r} was not called in the forward pass; choose a layer on the output path")
+            raise LayerError(f"layer {layer!r} was not called in the forward pass; choose a layer on the output path")
         return logits, captured[-1]
     finally:
         handle.remove()
@@ -242,7 +242,7 @@ def _probe(key: tuple, scores: torch.Tensor, activation: torch.Tensor, chunk: in
                 continue
         sync()
         times[name] = time.perf_counter() - t0
-    _PROBED[key] = min(times, key=times.get)
+    _PROBED[key] = min(times, key=times.__getitem__)
     return _PROBED[key]
 
 
@@ -272,7 +272,7 @@ def gradcam_all_classes(
     ``layer`` is a module of ``model`` or its dotted name (e.g. ``'segmentation_head.0'``, the
     seed's logits layer, or a decoder block); it must be called once per forward pass.
     ``upsample`` resizes the maps to ``(H, W)`` like captum's ``LayerAttribution.interpolate``
-    (default ``'nearest'``, as the seed); None keeps the layer's resolution.
+    (default ``'nearest'``, as the source paper); None keeps the layer's resolution.
     ``relu_attributions`` as in captum (default False: signed maps). ``strategy`` and ``chunk``
     choose how the ``n`` class gradients are taken (module doc; the maps do not depend on it).
     Raises clear errors for a training-mode model, a wrong band count, an unknown layer or a class
@@ -309,8 +309,8 @@ class AllClassGradCAM:
     ----------
     model: any eval-mode ``nn.Module`` mapping ``(B, C, H, W)`` to logits ``(B, K, H, W)``.
     layer: the module (or its dotted name) whose output is explained; default the last Conv2d
-        (the seed's choice: the logits layer).
-    score: the scalar target per class (``'softmax_sum'``, the seed's; ``'softmax_mean'``;
+        (the source paper's choice: the logits layer).
+    score: the scalar target per class (``'softmax_sum'``, the source paper's; ``'softmax_mean'``;
         ``'masked_logit'``; or a callable ``(logits, c) -> (B,)``).
     strategy: how the class gradients are taken: ``'auto'`` (default), ``'loop'``, ``'vmap'``,
         ``'chunked'`` (``chunk`` classes per ``vmap``) or ``'probe'`` (time them once, keep the fastest).

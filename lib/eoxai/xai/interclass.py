@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 import xarray as xr
 
+from eoxai.errors import ExplainerInputError, MaskShapeError
+
 
 def _np(a: torch.Tensor | np.ndarray) -> np.ndarray:
     return a.detach().cpu().numpy() if isinstance(a, torch.Tensor) else np.asarray(a)
@@ -42,9 +44,9 @@ def _prepare(cams: torch.Tensor | np.ndarray, pred: torch.Tensor | np.ndarray, c
     cams, pred = _np(cams), _np(pred)
     k = len(class_names)
     if cams.ndim != 4 or cams.shape[1] != k:
-        raise ValueError(f"cams must be (N, K={k}, H, W) for all classes, got {cams.shape}")
+        raise ExplainerInputError(f"cams must be (N, K={k}, H, W) for all classes, got {cams.shape}")
     if pred.shape != (cams.shape[0], *cams.shape[2:]):
-        raise ValueError(f"predictions {pred.shape} do not match the maps' (N, H, W) {(cams.shape[0], *cams.shape[2:])}")
+        raise MaskShapeError(f"predictions {pred.shape} do not match the maps' (N, H, W) {(cams.shape[0], *cams.shape[2:])}")
     valid = np.ones(pred.shape, bool) if valid is None else _np(valid).astype(bool)
     return cams, pred, valid
 
@@ -56,14 +58,14 @@ def sign_counts(
     label: torch.Tensor | np.ndarray | None = None,
     valid: torch.Tensor | np.ndarray | None = None,
 ) -> xr.Dataset:
-    """The seed's Interclass-Grad-CAM counts, summed over images.
+    """The source paper's Interclass-Grad-CAM counts, summed over images.
 
     cams ``(N, K, H, W)`` Grad-CAM of every class at input resolution; pred ``(N, H, W)``
     predicted class; label ``(N, H, W)`` reference classes (< 0 ignored) or None; valid
     ``(N, H, W)`` bool, the pixels to count (default all).
 
     Per image only classes present in the label or the prediction (within ``valid``) are
-    explained and counted as regions, as in the seed. Returns a Dataset with ``positive`` and
+    explained and counted as regions, as in the source paper. Returns a Dataset with ``positive`` and
     ``negative`` pixel counts ``(target, region)`` and ``images`` ``(target,)``: the number of
     images in which each class was explained.
     """
@@ -78,10 +80,10 @@ def sign_counts(
         present = set(np.unique(pred[i][v]).tolist())
         if lab is not None:
             present |= set(np.unique(lab[i][v & (lab[i] >= 0)]).tolist())
-        present = sorted(c for c in present if 0 <= c < k)
-        for c in present:
+        shown = sorted(c for c in present if 0 <= c < k)
+        for c in shown:
             images[c] += 1
-            for r in present:
+            for r in shown:
                 region = v & (pred[i] == r)
                 pos[c, r] += int(np.count_nonzero(cams[i, c][region] > 0))
                 neg[c, r] += int(np.count_nonzero(cams[i, c][region] < 0))
@@ -95,7 +97,7 @@ def sign_counts(
 def seed_normalise(counts: xr.Dataset) -> xr.Dataset:
     """Each target's positive and negative count vectors divided by their own maximum; ``net = pos - neg``.
 
-    The seed's bar-plot quantities: ``positive`` and ``negative`` in [0, 1] (negative is shown to
+    The source paper's bar-plot quantities: ``positive`` and ``negative`` in [0, 1] (negative is shown to
     the left), ``net`` in [-1, 1]. Rows with no counts stay 0.
     """
     def norm(da: xr.DataArray) -> xr.DataArray:

@@ -50,7 +50,7 @@ import xarray as xr
 from scipy import ndimage, stats
 from torch import nn
 
-from eoxai.errors import EoxaiError, KnownAnswerError
+from eoxai.errors import ExplainerInputError, KnownAnswerError
 from eoxai.split import TRAIN
 from eoxai.stats import mean_ci
 
@@ -230,7 +230,7 @@ def pixel_accuracy(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, 
 def _magnitudes(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     v = np.abs(np.asarray(scores, dtype=np.float64))
     if v.ndim != 1:
-        raise ValueError(f"scores must be one value per band or modality, got shape {v.shape}")
+        raise ExplainerInputError(f"scores must be one value per band or modality, got shape {v.shape}")
     return v
 
 
@@ -243,7 +243,7 @@ def reciprocal_rank(scores: Sequence[float] | np.ndarray, names: Sequence[str], 
     """``1 / rank`` of the best-ranked true name (1.0: a true band ranks first); NaN if no score is finite."""
     v = _magnitudes(scores)
     if len(v) != len(names):
-        raise ValueError(f"{len(v)} scores for {len(names)} names")
+        raise ExplainerInputError(f"{len(v)} scores for {len(names)} names")
     if not np.isfinite(v).all():
         return float("nan")
     where = [list(names).index(t) for t in truth]
@@ -259,12 +259,12 @@ def precision_at_k(scores: Sequence[float] | np.ndarray, names: Sequence[str], t
     """
     v = _magnitudes(scores)
     if len(v) != len(names):
-        raise ValueError(f"{len(v)} scores for {len(names)} names")
+        raise ExplainerInputError(f"{len(v)} scores for {len(names)} names")
     if not np.isfinite(v).all():
         return float("nan")
     k = len(truth) if k is None else int(k)
     if not 1 <= k <= len(v):
-        raise ValueError(f"k = {k} must lie in 1..{len(v)}")
+        raise ExplainerInputError(f"k = {k} must lie in 1..{len(v)}")
     true = np.isin(np.asarray(names, dtype=object), list(truth))
     hits = 0.0
     for value in np.unique(v)[::-1]:
@@ -279,7 +279,7 @@ def top_is_true(scores: Mapping[str, float], truth: str) -> float:
     """1.0 when ``truth`` has the largest ``|score|`` of ``scores`` (a tie for first counts 1 / tied); NaN if none finite."""
     v = _magnitudes(list(scores.values()))
     if truth not in scores:
-        raise ValueError(f"{truth!r} is not among {list(scores)}")
+        raise ExplainerInputError(f"{truth!r} is not among {list(scores)}")
     if not np.isfinite(v).all():
         return float("nan")
     top = v == v.max()
@@ -291,7 +291,7 @@ def pointing_game(saliency: np.ndarray, evidence: np.ndarray) -> float:
     s = np.abs(np.asarray(saliency, dtype=np.float64))
     e = np.asarray(evidence, dtype=bool)
     if s.shape != e.shape:
-        raise ValueError(f"saliency {s.shape} and evidence {e.shape} differ in shape")
+        raise ExplainerInputError(f"saliency {s.shape} and evidence {e.shape} differ in shape")
     if not e.any() or not np.isfinite(s).all():
         return float("nan")
     top = s == s.max()
@@ -305,7 +305,7 @@ def evidence_auroc(saliency: np.ndarray, evidence: np.ndarray) -> float:
     s = np.abs(np.asarray(saliency, dtype=np.float64)).ravel()
     e = np.asarray(evidence, dtype=bool).ravel()
     if s.shape != e.shape:
-        raise ValueError(f"saliency {np.shape(saliency)} and evidence {np.shape(evidence)} differ in shape")
+        raise ExplainerInputError(f"saliency {np.shape(saliency)} and evidence {np.shape(evidence)} differ in shape")
     if e.all() or not e.any() or not np.isfinite(s).all():
         return float("nan")
     return float(roc_auc_score(e, s))
@@ -528,8 +528,8 @@ def run_explainers(
         out.append(Explained(f"modality_occlusion_{how}", modalities=drop, modality_names=mod_names))
     if want("influence_head") and getattr(model, "use_influence", False):
         with torch.no_grad():
-            score = model.influence(images).cpu().numpy().astype(np.float64)
-        out.append(Explained("influence_head", modalities=1.0 - score, modality_names=list(model.modality_names)))
+            score = model.influence(images).cpu().numpy().astype(np.float64)  # type: ignore[operator]  # unet_influence's
+        out.append(Explained("influence_head", modalities=1.0 - score, modality_names=list(model.modality_names)))  # type: ignore[arg-type]
     if want("random"):
         rng = np.random.default_rng(seed)
         out.append(Explained("random", bands=rng.standard_normal((n, c)), modalities=rng.standard_normal((n, len(mod_names))),
@@ -549,7 +549,7 @@ def train_on_rule(cube: xr.Dataset, spec: Any, *, device: str | torch.device = "
     Nothing is saved: the synthetic models exist for this benchmark only.
     """
     from eoxai.models import build_model
-    from eoxai.runtime import seed_everything
+    from eoxai.session import seed_everything
     from eoxai.train import fit, run_datasets
 
     if "synthetic_rule" not in cube.attrs:

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 import xarray as xr
 
+from eoxai.errors import ExplainerInputError
+
 
 def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
     if isinstance(values, torch.Tensor):
@@ -49,13 +51,13 @@ def band_map(
     """
     v = _numpy(values)
     if v.ndim != 4 or v.shape[1] != len(bands):
-        raise ValueError(f"expected (B, {len(bands)}, H, W) for bands {list(bands)[:3]}..., got {v.shape}")
+        raise ExplainerInputError(f"expected (B, {len(bands)}, H, W) for bands {list(bands)[:3]}..., got {v.shape}")
     coords: dict[str, Any] = {"sample": list(samples) if samples is not None else np.arange(v.shape[0]),
                               "band": [str(b) for b in bands]}
     if modalities is not None:
         mods = modality_of_bands(modalities)
         if len(mods) != len(bands):
-            raise ValueError(f"modalities {dict(modalities)} give {len(mods)} bands, not {len(bands)}")
+            raise ExplainerInputError(f"modalities {dict(modalities)} give {len(mods)} bands, not {len(bands)}")
         coords["modality"] = ("band", mods)
     return xr.DataArray(v, dims=("sample", "band", "y", "x"), coords=coords, name=name, attrs=dict(attrs or {}))
 
@@ -76,7 +78,7 @@ def class_map(
     v = _numpy(values)
     idx = list(range(v.shape[1])) if classes is None else [int(c) for c in classes]
     if v.ndim != 4 or v.shape[1] != len(idx):
-        raise ValueError(f"expected (B, {len(idx)}, h, w) maps, got {v.shape}")
+        raise ExplainerInputError(f"expected (B, {len(idx)}, h, w) maps, got {v.shape}")
     coords = {"sample": list(samples) if samples is not None else np.arange(v.shape[0]),
               "class": [str(class_names[i]) for i in idx], "class_index": ("class", idx)}
     return xr.DataArray(v, dims=("sample", "class", "y", "x"), coords=coords, name=name, attrs=dict(attrs or {}))

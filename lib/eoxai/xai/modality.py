@@ -27,6 +27,7 @@ from scipy import stats
 from torch import nn
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
+from eoxai.errors import ExplainerInputError, MaskShapeError
 from eoxai.models import bottleneck
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_modalities
@@ -64,14 +65,14 @@ def replacement(
         return torch.zeros(size)
     if how == "zeros":
         if band_mean is None or band_std is None:
-            raise ValueError("replacement 'zeros' needs band_mean and band_std (raw zero in z-score space)")
+            raise ExplainerInputError("replacement 'zeros' needs band_mean and band_std (raw zero in z-score space)")
         z = -np.asarray(band_mean, dtype=np.float64)[list(bands)] / np.asarray(band_std, dtype=np.float64)[list(bands)]
         return torch.as_tensor(z, dtype=torch.float32).view(1, -1, 1, 1).expand(size).clone()
     if how == "uniform":
         return (torch.rand(size, generator=generator) * 2 - 1) * math.sqrt(3.0)
     if how == "normal":
         return torch.randn(size, generator=generator)
-    raise ValueError(f"unknown replacement {how!r}; expected one of {list(REPLACEMENTS)}")
+    raise ExplainerInputError(f"unknown replacement {how!r}; expected one of {list(REPLACEMENTS)}")
 
 
 def occlude(images: torch.Tensor, bands: Sequence[int], how: str, **kw: object) -> torch.Tensor:
@@ -150,10 +151,10 @@ def modality_occlusion(
     check_inputs(model, images)
     check_mask(masks, images.shape[-2:], what="masks")
     if masks.shape[0] != images.shape[0]:
-        raise ValueError(f"{masks.shape[0]} masks for {images.shape[0]} images")
+        raise MaskShapeError(f"{masks.shape[0]} masks for {images.shape[0]} images")
     bad = [r for r in replacements if r not in REPLACEMENTS]
     if bad:
-        raise ValueError(f"unknown replacement(s) {bad}; expected some of {list(REPLACEMENTS)}")
+        raise ExplainerInputError(f"unknown replacement(s) {bad}; expected some of {list(REPLACEMENTS)}")
     k = len(class_names)
     origins = list(origins) if origins is not None else [(i, 0) for i in range(len(images))]
     batch_size = budget_batch_size(model, images.shape[1:], memory_mb, cap=batch_size, dtype=images.dtype)
@@ -199,7 +200,7 @@ def occlusion_influence(tiles: pd.DataFrame, replacement_name: str = "mean",
     """
     sub = tiles[tiles["replacement"] == replacement_name]
     if sub.empty:
-        raise ValueError(f"no rows with replacement {replacement_name!r}; have {sorted(tiles['replacement'].unique())}")
+        raise ExplainerInputError(f"no rows with replacement {replacement_name!r}; have {sorted(tiles['replacement'].unique())}")
     return (sub.groupby(["tile_row", "tile_col", "modality"], as_index=False)[measure].first()
             .rename(columns={measure: "influence"}))
 

@@ -170,7 +170,7 @@ def pixel_order(saliency: np.ndarray, seed: int = 0) -> np.ndarray:
     by ``seed`` so no method gains from the raster order."""
     flat = np.asarray(saliency, dtype=np.float64).ravel()
     if not np.all(np.isfinite(flat)):
-        raise ValueError("saliency map has NaN or infinite values")
+        raise ExplainerInputError("saliency map has NaN or infinite values")
     tiebreak = np.random.default_rng(seed).permutation(flat.size)
     return np.lexsort((tiebreak, -flat))
 
@@ -197,9 +197,9 @@ def perturbation_curves(
     """
     c, h, w = image.shape
     if saliency.shape != (h, w):
-        raise ValueError(f"saliency map {saliency.shape} does not match the image's (H, W) = {(h, w)}")
+        raise ExplainerInputError(f"saliency map {saliency.shape} does not match the image's (H, W) = {(h, w)}")
     if steps < 1:
-        raise ValueError(f"steps must be >= 1, got {steps}")
+        raise ExplainerInputError(f"steps must be >= 1, got {steps}")
     rank = np.empty(h * w, dtype=np.int64)
     rank[pixel_order(saliency, seed)] = np.arange(h * w)
     rank_t = torch.from_numpy(rank.reshape(1, 1, h, w)).to(image.device)
@@ -214,8 +214,8 @@ def perturbation_curves(
     batch = torch.cat([deleted, inserted])
     with torch.no_grad():
         scores = torch.cat([forward(batch[i:i + batch_size]).detach() for i in range(0, len(batch), batch_size)])
-    scores = scores.double().cpu().numpy()
-    return pd.DataFrame({"fraction": fraction, "deletion": scores[: steps + 1], "insertion": scores[steps + 1:]})
+    values = scores.double().cpu().numpy()
+    return pd.DataFrame({"fraction": fraction, "deletion": values[: steps + 1], "insertion": values[steps + 1:]})
 
 
 def curve_auc(fraction: np.ndarray, values: np.ndarray) -> float:
@@ -278,14 +278,14 @@ def rank_similarity(a: np.ndarray, b: np.ndarray, absolute: bool = True) -> floa
 # --------------------------------------------------------------------------- agreement and stability
 
 
-def pairwise_agreement(rankings: Mapping[str, np.ndarray]) -> pd.DataFrame:
+def pairwise_agreement(rankings: Mapping[str, np.ndarray] | Mapping[int, np.ndarray]) -> pd.DataFrame:
     """Spearman's rho and Kendall's tau (tau-b) for each pair of ``rankings`` (same-shape score arrays,
     flattened). Returns ``a, b, spearman, kendall, n``; NaN where one array is constant."""
     rows = []
     for (na, a), (nb, b) in combinations(rankings.items(), 2):
         x, y = np.ravel(a).astype(np.float64), np.ravel(b).astype(np.float64)
         if x.shape != y.shape:
-            raise ValueError(f"rankings {na!r} {x.shape} and {nb!r} {y.shape} differ in size")
+            raise ExplainerInputError(f"rankings {na!r} {x.shape} and {nb!r} {y.shape} differ in size")
         if np.ptp(x) == 0 or np.ptp(y) == 0:
             rho = tau = float("nan")
         else:
@@ -366,7 +366,7 @@ def evaluate_explanations(
         for m in methods:
             att = explain(m, model, x, target, regions, groups, settings, seed=seed + i)
             spatial[m] = att.spatial
-            curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,
+            curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,  # noqa: B023 - called now
                                         blur=blur, batch_size=rows, seed=seed + i)
             out["curves"] += [{**key, "method": m, **r} for r in curve.to_dict("records")]
             out["faithfulness"].append({**key, "method": m,

@@ -6,7 +6,7 @@ model predicts as ``c`` on the unperturbed input (:func:`eoxai.xai.targets.regio
 - :func:`explain_partition` - ``shap.PartitionExplainer`` (Owen values over a hierarchy of
   image regions; Lundberg & Lee 2017, and shap's partition algorithm) with :class:`BlurMasker`:
   the features are square blocks of pixels spanning **all** bands, and a hidden block takes the
-  values of a box-blurred copy of the image, band by band. This is the seed's
+  values of a box-blurred copy of the image, band by band. This is the source paper's
   ``shap.maskers.Image("blur(k,k)")`` set-up (reasonfieldlab blog), made to work on any number of
   bands (shap's masker uses OpenCV, which stops at a few channels, and splits bands only below
   single pixels, so it can never attribute to bands at a usable ``max_evals``).
@@ -38,7 +38,7 @@ from scipy.ndimage import uniform_filter
 from torch import nn
 from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
-from eoxai.errors import EoxaiError, MaxEvalsError
+from eoxai.errors import ExplainerInputError, MaxEvalsError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
 from eoxai.xai.targets import predicted_regions, region_mean
@@ -97,8 +97,8 @@ class SegmentationScorer:
         return torch.cat(out)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = torch.from_numpy(np.asarray(x)).to(self.dtype)
-        return self.scores(x.permute(0, 3, 1, 2)).numpy()
+        batch = torch.from_numpy(np.asarray(x)).to(self.dtype)
+        return self.scores(batch.permute(0, 3, 1, 2)).numpy()
 
 
 class BlurMasker(shap.maskers.Masker):
@@ -113,7 +113,7 @@ class BlurMasker(shap.maskers.Masker):
 
     def __init__(self, height: int, width: int, bands: int, block: int = 8, blur: int = 9) -> None:
         if block < 1 or blur < 1:
-            raise ValueError(f"block and blur must be >= 1, got block={block}, blur={blur}")
+            raise ExplainerInputError(f"block and blur must be >= 1, got block={block}, blur={blur}")
         self.input_shape = (int(height), int(width), int(bands))
         self.block, self.blur = int(block), int(blur)
         self.grid = (math.ceil(height / block), math.ceil(width / block))
@@ -171,7 +171,7 @@ def grid_partition_tree(rows: int, cols: int) -> np.ndarray:
     """
     n = rows * cols
     if n < 2:
-        raise ValueError(f"a partition tree needs at least 2 cells, got a {rows}x{cols} grid")
+        raise ExplainerInputError(f"a partition tree needs at least 2 cells, got a {rows}x{cols} grid")
     out: list[list[float]] = []
 
     def build(r0: int, r1: int, c0: int, c1: int) -> int:
@@ -226,7 +226,7 @@ def explain_partition(
 
     ``images`` ``(B, C, H, W)``; ``regions`` ``(B, K, H, W)`` bool (default: the model's own
     prediction on each image, :func:`eoxai.xai.targets.predicted_regions`). Explained classes per
-    image: ``classes`` if given, else the ``top_k`` classes by predicted area (the seed's top-k).
+    image: ``classes`` if given, else the ``top_k`` classes by predicted area (the source paper's top-k).
 
     Returns a Dataset with ``shap`` ``(sample, class, y, x)`` (per pixel: each block's value spread
     evenly over its pixels, so a map sums to the block total; NaN for classes not explained for
@@ -259,7 +259,7 @@ def explain_partition(
     k = logits.shape[1]
     names = list(class_names) if class_names is not None else [str(i) for i in range(k)]
     if len(names) != k:
-        raise ValueError(f"{len(names)} class names for a model with {k} classes")
+        raise ExplainerInputError(f"{len(names)} class names for a model with {k} classes")
     if classes is not None:
         classes = check_targets(list(classes), k)
     if regions is None:
@@ -381,7 +381,7 @@ def band_group_shap(
     names = list(groups)
     n = len(names)
     if n == 0:
-        raise ValueError("band_group_shap needs at least one band group")
+        raise ExplainerInputError("band_group_shap needs at least one band group")
     if n > max_players:
         raise MaxEvalsError(f"{n} band groups need 2^{n} = {2**n} evaluations per image; exact enumeration "
                             f"is limited to {max_players} players (group bands into fewer modalities)")
@@ -391,7 +391,7 @@ def band_group_shap(
     for g, idx in groups.items():
         bad = [i for i in idx if not 0 <= int(i) < c]
         if bad or not len(idx):
-            raise ValueError(f"band group {g!r} has band indices {list(idx)} outside 0..{c - 1} or none")
+            raise ExplainerInputError(f"band group {g!r} has band indices {list(idx)} outside 0..{c - 1} or none")
     scorer = SegmentationScorer(
         model, batch_size=budget_batch_size(model, (c, h, w), memory_mb, cap=batch_size, dtype=images.dtype),
         device=_device(model), kind=kind)

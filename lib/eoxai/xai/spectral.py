@@ -5,7 +5,7 @@ Grad-CAM for one hard-coded class, clip the map to [-1, 1] and draw one violin p
 
 - groups are single bands *and* modality groups (``s1``, ``s2_t1``, ``s2_t2``, ``dem``), named by
   the data's own band coordinate;
-- two perturbations: ``'keep'`` (the seed's keep-one: the group keeps its values, every other
+- two perturbations: ``'keep'`` (the source paper's keep-one: the group keeps its values, every other
   band is set to the baseline) and ``'drop'`` (leave-one-out: only the group is set to the
   baseline);
 - any baseline per band, e.g. zero in raw units or the training mean (0 in z-score space);
@@ -30,7 +30,7 @@ import torch
 import xarray as xr
 from torch import nn
 
-from eoxai.errors import BandCountError
+from eoxai.errors import BandCountError, ExplainerInputError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_targets, resolve_layer
 from eoxai.xai.gradcam import AllClassGradCAM, ScoreFn, last_conv_layer
@@ -75,7 +75,7 @@ def baseline_values(band_mean: Sequence[float], band_std: Sequence[float], kind:
         return torch.zeros(len(mean))
     if kind == "zero":
         return torch.from_numpy(-mean / np.where(std > 0, std, 1.0))
-    raise ValueError(f"unknown baseline {kind!r}; use 'zero' (raw 0) or 'mean' (training mean)")
+    raise ExplainerInputError(f"unknown baseline {kind!r}; use 'zero' (raw 0) or 'mean' (training mean)")
 
 
 def _baseline(baseline: float | torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
@@ -90,7 +90,7 @@ def _baseline(baseline: float | torch.Tensor, inputs: torch.Tensor) -> torch.Ten
 def perturb(inputs: torch.Tensor, bands: Sequence[int], mode: Mode, baseline: float | torch.Tensor = 0.0) -> torch.Tensor:
     """``(B, C, H, W)`` -> ``(B, C, H, W)`` with ``bands`` kept (others at baseline) or dropped (set to baseline)."""
     if mode not in MODES:
-        raise ValueError(f"unknown perturbation {mode!r}; use one of {MODES}")
+        raise ExplainerInputError(f"unknown perturbation {mode!r}; use one of {MODES}")
     base = _baseline(baseline, inputs).expand_as(inputs)
     sel = torch.zeros(inputs.shape[1], dtype=torch.bool, device=inputs.device)
     sel[list(bands)] = True
@@ -105,7 +105,7 @@ class SpectralGradCAM:
 
     model: eval-mode ``nn.Module``, ``(B, C, H, W)`` -> logits ``(B, K, H, W)``; layer: as
     :class:`~eoxai.xai.gradcam.AllClassGradCAM` (default the last Conv2d); score: the per-class
-    target (default the seed's sum of softmax); batch_size: perturbed images per pass at most,
+    target (default the source paper's sum of softmax); batch_size: perturbed images per pass at most,
     fewer if they do not fit ``memory_mb`` (the profile's ``explainer_memory_mb``; None: the
     device's default budget, :mod:`eoxai.xai.budget`).
     """
@@ -141,10 +141,10 @@ class SpectralGradCAM:
         check_eval_mode(self.model)
         check_inputs(self.model, inputs)
         if mode not in MODES:
-            raise ValueError(f"unknown perturbation {mode!r}; use one of {MODES}")
+            raise ExplainerInputError(f"unknown perturbation {mode!r}; use one of {MODES}")
         names = list(groups)
         if not names:
-            raise ValueError("no band groups given")
+            raise ExplainerInputError("no band groups given")
         c = inputs.shape[1]
         bad = {g: list(b) for g, b in groups.items() if not b or any(not 0 <= int(i) < c for i in b)}
         if bad:
@@ -160,10 +160,9 @@ class SpectralGradCAM:
         step = budget_batch_size(self.model, inputs.shape[1:], self.memory_mb, cap=self.batch_size or len(perturbed),
                                  dtype=inputs.dtype)
         r = AllClassGradCAM(self.model, self.layer, self.score, batch_size=step).attribute_all(perturbed, classes)
-        cams, scores = r.cams, r.scores
         g = len(names)
-        cams = cams.view(g + 2, b_count, len(classes), *cams.shape[-2:]).cpu().numpy()
-        scores = scores.view(g + 2, b_count, len(classes)).cpu().numpy()
+        cams = r.cams.view(g + 2, b_count, len(classes), *r.cams.shape[-2:]).cpu().numpy()
+        scores = r.scores.view(g + 2, b_count, len(classes)).cpu().numpy()
         cls_names = [str(self.class_names[i]) if self.class_names else str(i) for i in classes]
         kind = [kinds[n] if kinds else ("band" if len(groups[n]) == 1 else "modality") for n in names]
         coords = {"group": names, "kind": ("group", kind),
@@ -186,7 +185,7 @@ class SpectralGradCAM:
 def spectral_table(ds: xr.Dataset, valid: np.ndarray | None = None) -> pd.DataFrame:
     """One row per ``(group, class)`` of a :meth:`SpectralGradCAM.attribute` result.
 
-    Columns: ``group, kind, class, mode, cam_mean`` (mean CAM of the perturbed input, the seed's
+    Columns: ``group, kind, class, mode, cam_mean`` (mean CAM of the perturbed input, the source paper's
     quantity), ``cam_effect`` (mean ``|CAM - CAM_reference|``), ``cam_effect_rel`` (the same over
     the mean ``|CAM_input|``, comparable across classes), ``score_effect`` (keep: score minus
     the all-baseline score, i.e. what the group alone adds; drop: the input's score minus the
@@ -221,10 +220,10 @@ def rank_groups(table: pd.DataFrame, by: str = "cam_effect") -> pd.DataFrame:
 
 def violin_values(ds: xr.Dataset, cls: str, kind: str = "band", clip: float = 1.0, max_pixels: int = 2000,
                   seed: int = 0) -> pd.DataFrame:
-    """The seed's violin data: each group's CAM of class ``cls``, scaled and clipped to ``[-clip, clip]``.
+    """The source paper's violin data: each group's CAM of class ``cls``, scaled and clipped to ``[-clip, clip]``.
 
     CAMs are divided by the largest ``|CAM|`` of the unperturbed input per sample (so 1 = the
-    peak of the real map; the seed clipped raw values), then clipped as in the seed. At most
+    peak of the real map; the source paper clipped raw values), then clipped as in the source paper. At most
     ``max_pixels`` pixels per group, drawn with ``seed``. Columns ``group, value``.
     """
     cam = ds["cam"].sel({"class": cls})

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from eoxai.errors import ExplainerInputError
+
 
 class KnownBandsModel(nn.Module):
     """A segmentation model whose logits depend on the bands ``relevant`` only.
@@ -26,7 +28,7 @@ class KnownBandsModel(nn.Module):
                  seed: int = 0) -> None:
         super().__init__()
         if not relevant or any(not 0 <= b < in_channels for b in relevant):
-            raise ValueError(f"relevant bands {list(relevant)} must lie in 0..{in_channels - 1}")
+            raise ExplainerInputError(f"relevant bands {list(relevant)} must lie in 0..{in_channels - 1}")
         g = torch.Generator().manual_seed(seed)
         self.in_channels = in_channels
         self.relevant = [int(b) for b in relevant]
@@ -38,7 +40,7 @@ class KnownBandsModel(nn.Module):
                 signs = torch.randint(0, 2, (hidden,), generator=g) * 2 - 1
                 self.mix.weight[:, b, 0, 0] = signs * (1.0 / (1 + rank))
             self.head.weight.copy_(torch.randn(n_classes, hidden, 1, 1, generator=g))
-            self.head.bias.zero_()
+            self.head.bias.zero_()  # type: ignore[union-attr]  # Conv2d made with bias=True
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from eoxai.errors import ExplainerInputError, MaskShapeError
 from eoxai.xai.checks import check_mask
 
 
@@ -42,7 +43,7 @@ def masked_logit(logits: torch.Tensor, target: int | torch.Tensor, mask: torch.T
 
 def _pick(scores: torch.Tensor, target: int | torch.Tensor) -> torch.Tensor:
     if scores.ndim != 4:
-        raise ValueError(f"segmentation scores must be (B, K, H, W), got {tuple(scores.shape)}")
+        raise ExplainerInputError(f"segmentation scores must be (B, K, H, W), got {tuple(scores.shape)}")
     if isinstance(target, int):
         return scores[:, target]
     idx = target.to(scores.device).long().view(-1, 1, 1, 1).expand(-1, 1, *scores.shape[2:])
@@ -53,7 +54,7 @@ class ScalarOutput(nn.Module):
     """Wrap a segmentation model so that it returns ``(B, K)``: one scalar per class.
 
     ``reduce(logits (B, K, H, W)) -> (B, K)``; the default is the spatial mean of the softmax,
-    the seed's forward for occlusion and Integrated Gradients. captum's ``target=c`` then picks
+    the source paper's forward for occlusion and Integrated Gradients. captum's ``target=c`` then picks
     class ``c``.
     """
 
@@ -69,7 +70,7 @@ class ScalarOutput(nn.Module):
 def predicted_regions(logits: torch.Tensor) -> torch.Tensor:
     """The pixels predicted as each class: one-hot argmax of ``logits`` ``(B, K, H, W)`` -> bool ``(B, K, H, W)``."""
     if logits.ndim != 4:
-        raise ValueError(f"segmentation logits must be (B, K, H, W), got {tuple(logits.shape)}")
+        raise ExplainerInputError(f"segmentation logits must be (B, K, H, W), got {tuple(logits.shape)}")
     k = logits.shape[1]
     return torch.nn.functional.one_hot(logits.argmax(dim=1), k).permute(0, 3, 1, 2).bool()
 
@@ -85,11 +86,11 @@ def region_mean(regions: torch.Tensor, kind: str = "logit") -> Callable[[torch.T
     pytorch-grad-cam's ``SemanticSegmentationTarget`` (Gildenblat et al.), as a mean.
     """
     if kind not in ("logit", "probability"):
-        raise ValueError(f"kind must be 'logit' or 'probability', not {kind!r}")
+        raise ExplainerInputError(f"kind must be 'logit' or 'probability', not {kind!r}")
     if regions.ndim == 3:
         regions = regions[None]
     if regions.ndim != 4:
-        raise ValueError(f"regions must be (K, H, W) or (B, K, H, W), got {tuple(regions.shape)}")
+        raise MaskShapeError(f"regions must be (K, H, W) or (B, K, H, W), got {tuple(regions.shape)}")
     weights = regions.float()
     counts = weights.sum(dim=(2, 3)).clamp_min(1.0)
 

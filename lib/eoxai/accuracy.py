@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -154,7 +155,7 @@ def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, 
     return summary_row(cm)
 
 
-def _t(a: np.ndarray):  # noqa: ANN202 - numpy -> torch for the metrics
+def _t(a: np.ndarray) -> Any:  # numpy -> torch.Tensor for the metrics (torch imported lazily)
     import torch
 
     return torch.from_numpy(np.ascontiguousarray(a))
@@ -329,7 +330,7 @@ def plot_predictions(cube: xr.Dataset, maps: Mapping[str, np.ndarray], class_nam
             ax.imshow(m, cmap=cmap, norm=norm, interpolation="nearest")
         ax.set_title(name, fontsize=9)
         plots.pixel_axes(ax, res)
-    plots.class_legend(axes.flat[1], class_names, **{"fontsize": 6})
+    plots.class_legend(axes.flat[1], class_names, fontsize=6)
     if title:
         fig.suptitle(title)
     return fig

@@ -1,4 +1,4 @@
-"""Seeds, threads, determinism and device choice: explicit, never global defaults."""
+"""A notebook's session: seeds, threads, determinism and device choice; explicit, never global defaults."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from eoxai.errors import InputError
 
 
 def seed_everything(seed: int) -> torch.Generator:
@@ -36,7 +38,7 @@ def select_device(name: str = "auto") -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+        raise InputError(f"device {name!r} requested but CUDA is not available on this machine")
     return torch.device(name)
 
 

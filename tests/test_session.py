@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
-from eoxai.runtime import portable_path, start_notebook
+from eoxai.session import portable_path, start_notebook
 
 
 def test_portable_path_is_never_absolute(tmp_path):
