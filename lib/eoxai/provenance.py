@@ -337,7 +337,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int)
     a = ap.parse_args(argv)
     if a.complete:
-        record = complete_record(*a.complete, a.out)
+        pending, benchmark = a.complete
+        record = complete_record(pending, benchmark, a.out)
         print(f"{a.out}: wall time {record['wall_time_s']} s from {a.complete[1]}")
         return 0
     if not a.records or not a.results_dir:

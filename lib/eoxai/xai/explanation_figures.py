@@ -343,7 +343,7 @@ def plot_heatmaps(matrices: dict[str, xr.DataArray], title: str | None = None) -
                              squeeze=False, constrained_layout=True)
     for ax in axes.ravel()[n:]:
         ax.set_visible(False)
-    for ax, (name, m) in zip(axes.ravel(), matrices.items()):
+    for ax, (name, m) in zip(axes.ravel(), matrices.items(), strict=False):
         signed = float(m.min()) < 0
         sns.heatmap(m.to_pandas(), ax=ax, annot=True, fmt=".2f", cmap=DIVERGING if signed else SEQUENTIAL,
                     vmin=-1 if signed else 0, vmax=1, square=True, cbar_kws={"shrink": 0.7, "label": "(1)"},
@@ -417,7 +417,7 @@ def plot_effect_heatmap(table: pd.DataFrame, kind: str = "band", by: str = "cam_
     fig, axes = plt.subplots(1, len(settings), figsize=(1.5 + (0.55 * len(classes) + 1.4) * len(settings),
                                                         1.4 + 0.26 * len(groups)),
                              sharey=True, squeeze=False, constrained_layout=True)
-    for i, (ax, (base, mode)) in enumerate(zip(axes[0], settings, strict=True)):
+    for ax, (base, mode) in zip(axes[0], settings, strict=True):
         s = t[(t["baseline"] == base) & (t["mode"] == mode)]
         wide = s.pivot(index="group", columns="class", values=by).loc[groups, classes]
         im = ax.imshow(wide.to_numpy(), cmap=SEQUENTIAL, vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")

@@ -82,6 +82,7 @@ class GradCAM(Explainer):
             self._check(inputs, target, regions)
         if regions is not None:
             reduce = self.reduce(regions)
+            assert reduce is not None  # regions given
             score = lambda logits, c: reduce(logits)[:, c]  # noqa: E731
         explainer = self.explainer(score)
         cams = explainer.attribute(inputs, target, relu_attributions=self.settings.relu,
@@ -115,7 +116,7 @@ class SpectralSettings(GradCAMSettings):
     0 is the training mean of z-scored inputs)."""
 
     baseline: float | tuple[float, ...] = 0.0
-    batch_size: int | None = 64  # type: ignore[assignment]
+    batch_size: int | None = 64
 
 
 class _Spectral(Explainer):
@@ -133,7 +134,7 @@ class _Spectral(Explainer):
         base = torch.as_tensor(s.baseline, dtype=inputs.dtype, device=inputs.device)
         return spectral.SpectralGradCAM(self.model, s.layer, score=s.score, batch_size=s.batch_size,
                                         class_names=self.class_names, memory_mb=s.memory_mb).attribute(
-            inputs, groups, mode=self.mode, baseline=base if base.ndim else float(s.baseline),  # type: ignore[arg-type]
+            inputs, groups, mode=self.mode, baseline=base if base.ndim else float(s.baseline),
             target=target, kinds=spectral.group_kinds(groups, self.band_names(inputs.shape[1])))
 
     def attribute(self, inputs: torch.Tensor, target: int | None = None, *, regions: torch.Tensor | None = None,

@@ -76,14 +76,15 @@ class Explainer:
                  class_names: Sequence[str] | None = None, modalities: Mapping[str, int] | None = None,
                  **overrides: Any) -> None:
         settings = self.Settings() if settings is None else settings
+        self.settings: Any = settings  # a dataclass of the method's own type
         if not isinstance(settings, self.Settings):
             raise ExplainerInputError(f"{self.name!r} takes {self.Settings.__name__}, got {type(settings).__name__}")
-        known = {f.name for f in fields(settings)}
+        known = {f.name for f in fields(self.settings)}
         bad = sorted(set(overrides) - known)
         if bad:
             raise ExplainerInputError(f"{self.name!r} has no setting(s) {bad}; its settings are {sorted(known)}")
         self.model = model
-        self.settings = replace(settings, **overrides)
+        self.settings = replace(self.settings, **overrides)  # each method reads its own fields
         self.bands = None if bands is None else [str(b) for b in bands]
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.modalities = None if modalities is None else {str(k): int(v) for k, v in modalities.items()}

@@ -30,6 +30,7 @@ import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -133,7 +134,7 @@ def explain(
     _, c, h, w = image.shape
     mods = _modalities(groups, c)
 
-    def build(name: str, modalities: Mapping[str, int] | None = mods, **overrides: object) -> registry.Explainer:
+    def build(name: str, modalities: Mapping[str, int] | None = mods, **overrides: Any) -> registry.Explainer:
         return registry.get(name)(model, None if overrides else settings.get(name), modalities=modalities,
                                   **overrides)
 
