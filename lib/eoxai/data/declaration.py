@@ -149,11 +149,11 @@ class SplitDeclaration(_Strict):
     @model_validator(mode="after")
     def _rule_keys(self) -> SplitDeclaration:
         if self.rule == "official" and not self.files:
-            raise ValueError("split rule 'official' needs files: {train: ..., validation: ..., test: ...}")
+            raise InputError("split rule 'official' needs files: {train: ..., validation: ..., test: ...}")
         if self.rule == "field" and (self.field is None or not self.values):
-            raise ValueError("split rule 'field' needs field (a pattern field) and values (field value -> split)")
+            raise InputError("split rule 'field' needs field (a pattern field) and values (field value -> split)")
         if self.rule == "seeded" and (min(self.fractions) < 0 or abs(sum(self.fractions) - 1.0) > 1e-6):
-            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.fractions}")
+            raise InputError(f"split fractions must be >= 0 and sum to 1, got {self.fractions}")
         return self
 
 
