@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from eoxai.checkpoint import save_checkpoint
-from eoxai.errors import DatasetNotFoundError
+from eoxai.errors import CheckpointNotFoundError
 from eoxai.fusion import write_cube
 from eoxai.models import build_model
 from eoxai.reference import load_reference, reference_checkpoint
@@ -34,5 +34,5 @@ def test_load_reference_round_trip(tmp_path, eolearn_cube):
     mean, std = ref.band_statistics()
     assert mean.shape == (27,) and (std > 0).all()
     assert ref.bands == bands and ref.modalities == mods
-    with pytest.raises(DatasetNotFoundError, match="seed8"):
+    with pytest.raises(CheckpointNotFoundError, match="seed8"):
         load_reference(tmp_path, "eolearn", 8)
