@@ -36,8 +36,8 @@ results_dir = "../results"
 device = "cpu"
 threads = 2
 seeds = [0, 1, 2]
-train = {"size": "b0", "epochs": 8, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 3,
-         "train_stride": 32, "loss": "ce"}
+train = {"size": "b0", "epochs": 20, "batch_size": 8, "lr": 0.002, "weight_decay": 0.01, "patience": 4,
+         "random_crops": 64, "train_stride": 32, "loss": "ce"}
 runs = {
     "sen1floods11": [
         {"arch": "manet_mit", "inputs": ["all", "optical", "sar"]},
@@ -45,7 +45,7 @@ runs = {
         {"arch": "unet", "inputs": ["all"]},
         {"arch": "unet_influence", "inputs": ["all"]},
     ],
-    "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 10, "patience": 4, "train_stride": 8,
+    "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 40, "patience": 6, "random_crops": 32,
                  "max_class_weight": 2}],
 }
 level = 0.95
@@ -63,6 +63,7 @@ from eoxai.evaluation import (
     evaluate_runs,
     influence_summary,
     mosaic,
+    convergence,
     pixel_baseline,
     plot_ablation,
     plot_confusion,
@@ -176,6 +177,32 @@ for stack in cubes:
               f"per-pixel logistic regression on the same inputs (mIoU {b.miou_mean:.3f}).")
     for _, b in ablation[(ablation["stack"] == stack) & (ablation.arch == "pixel_logreg")].iterrows():
         print(f"    pixel_logreg on {b.inputs}: mIoU {b.miou_mean:.3f}, macro F1 {b.f1_mean:.3f}")
+
+# %% [markdown]
+# Did training end because validation stopped improving (early stopping on validation mIoU) or
+# because it reached the epoch cap? A run that hit the cap with its best epoch last was still
+# improving: its score is a lower bound on what the architecture reaches on this data.
+
+# %%
+conv = convergence(ev.cost)
+print(f"{int(conv.stopped_early.sum())} of {int(conv.runs.sum())} runs stopped early (validation plateau); "
+      f"{int(conv.still_improving_at_cap.sum())} were still improving at the epoch cap.")
+for stack in cubes:
+    deep = ablation[(ablation["stack"] == stack) & (ablation.arch != "pixel_logreg")]
+    base = ablation[(ablation["stack"] == stack) & (ablation.arch == "pixel_logreg")].set_index("inputs")["miou_mean"]
+    beats = deep[deep.apply(lambda r: r.inputs in base and r.miou_mean > base[r.inputs], axis=1)]
+    c = conv[conv["stack"] == stack]
+    if len(beats):
+        print(f"{stack}: {len(beats)} of {len(deep)} deep models beat the per-pixel reference on the same inputs "
+              f"({', '.join(beats.arch + '/' + beats.inputs)}).")
+    elif c.still_improving_at_cap.sum():
+        print(f"{stack}: no deep model beats the per-pixel reference; {int(c.still_improving_at_cap.sum())} of "
+              f"{int(c.runs.sum())} runs were still improving at the epoch cap: they are under-trained for this profile.")
+    else:
+        print(f"{stack}: no deep model beats the per-pixel reference, although every run's validation mIoU "
+              "reached a plateau (stopped early or peaked before the cap): with this few training pixels the "
+              "spatial models converge below a per-pixel classifier, not for lack of epochs.")
+conv
 
 # %% [markdown]
 # Caveats that apply whatever the numbers say: one scene per stack, a test split of a few tiles

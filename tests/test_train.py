@@ -19,6 +19,7 @@ from eoxai.stacks import fuse_stack, load_stack
 from eoxai.engine import Task, TensorBatches, TrainConfig, bf16_supported, fit, warmup_cosine
 from eoxai.train import (
     RunSpec,
+    TileBatches,
     augment_d4,
     expected_meta,
     fit_tiles,
@@ -266,3 +267,44 @@ def test_two_fits_with_one_seed_give_the_same_weights(cubes, bf16) -> None:
     assert all(torch.equal(a, b) for a, b in zip(weights[0].values(), weights[1].values(), strict=True))
     # bf16 runs where this CPU computes it natively (AVX512-BF16/AMX), and only when asked
     assert infos[0]["bf16"] == (bf16 and bf16_supported(torch.device("cpu")))
+
+
+def _tile_origins_by_loop(split, label, which, t, stride):
+    """The former loop over every grid position (the reference for the summed-area version)."""
+    from eoxai.split import BUFFER
+
+    out = []
+    for r in range(0, split.shape[0] - t + 1, stride):
+        for c in range(0, split.shape[1] - t + 1, stride):
+            s = split[r:r + t, c:c + t]
+            if np.all((s == which) | (s == BUFFER)) and np.any((s == which) & (label[r:r + t, c:c + t] >= 0)):
+                out.append((r, c))
+    return out
+
+
+def test_tile_origins_match_the_loop_on_the_real_cube(cubes) -> None:
+    from eoxai.tiles import tile_origins
+
+    cube = cubes["eolearn"]
+    split, label = cube["split"].values, cube["label"].values
+    for which in (0, 1, 2):
+        for t, stride in ((32, 1), (32, 8), (16, 5)):
+            assert tile_origins(split, label, which, t, stride) == _tile_origins_by_loop(split, label, which, t, stride)
+
+
+def test_random_crops_are_seeded_and_cover_the_training_area(cubes) -> None:
+    cfg = TrainConfig(arch="unet", epochs=1, batch_size=8, random_crops=20, patience=0)
+    train, _, _ = run_datasets(cubes["eolearn"], _spec(cfg))
+    fixed, _, _ = run_datasets(cubes["eolearn"], _spec(TrainConfig(arch="unet", train_stride=32)))
+    assert set(fixed.origins) < set(train.origins)  # every fixed tile is one possible crop, among many more
+    batches = TileBatches(train, 8, crops=20)
+    assert len(batches) == 3
+
+    def draw(seed):
+        out = list(batches.epoch(torch.Generator().manual_seed(seed), augment=False))
+        return torch.cat([img for img, _ in out]), torch.cat([m for _, m in out])
+
+    (img_a, mask_a), (img_b, _), (img_c, _) = draw(1), draw(1), draw(2)
+    assert img_a.shape == (20, 27, 32, 32) and torch.equal(img_a, img_b) and not torch.equal(img_a, img_c)
+    assert all((m >= 0).any() for m in mask_a)  # every crop holds training labels
+    assert (train.mask[cubes["eolearn"]["split"].values != 0] == -1).all()  # other splits never carry a label

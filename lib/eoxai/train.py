@@ -168,13 +168,20 @@ def run_specs(runs: Mapping[str, Sequence[Mapping[str, Any]]], seeds: Sequence[i
 
 
 def run_datasets(cube: xr.Dataset, spec: RunSpec) -> tuple[TileDataset, TileDataset, dict[str, int]]:
-    """Training and validation tiles of ``spec``'s input set, and its ``{modality: bands}``."""
+    """Training and validation tiles of ``spec``'s input set, and its ``{modality: bands}``.
+
+    With ``random_crops`` the training dataset holds every position a crop may take (all tiles
+    of the training area at stride 1, :func:`eoxai.tiles.tile_origins`); :class:`TileBatches` draws
+    from them. Validation tiles are the fixed, non-overlapping grid.
+    """
     sets = input_sets(cube)
     if spec.inputs not in sets:
         raise ConfigError(f"input set {spec.inputs!r} is not available for stack {spec.stack!r}; it has {list(sets)}")
     mods = sets[spec.inputs]
     cfg = spec.config
-    train = TileDataset(cube, "train", spec.tile_size, stride=cfg.train_stride or spec.tile_size, modalities=mods)
+    # random crops may start at any position of the training area (stride 1); fixed tiles on a grid
+    stride = 1 if cfg.random_crops else (cfg.train_stride or spec.tile_size)
+    train = TileDataset(cube, "train", spec.tile_size, stride=stride, modalities=mods)
     if cfg.max_train_tiles and len(train) > cfg.max_train_tiles:
         keep = np.linspace(0, len(train) - 1, cfg.max_train_tiles).round().astype(int)
         train.origins = [train.origins[i] for i in keep]
@@ -201,19 +208,26 @@ def _batch(dataset: TileDataset, indices: Sequence[int]) -> tuple[torch.Tensor, 
 
 @dataclass
 class TileBatches:
-    """Training batches of a split's tiles ``(B, C, T, T)``, ``(B, T, T)``, reshuffled every epoch.
+    """Training batches of a split's tiles ``(B, C, T, T)``, ``(B, T, T)``.
 
-    Augmented with a random element of D4 per tile (:func:`augment_d4`) when the config asks.
+    ``crops`` None: every tile of ``dataset`` once per epoch, reshuffled. ``crops`` n: n tiles per
+    epoch drawn uniformly (with replacement) from ``dataset``'s positions with the epoch's seeded
+    generator: random crops over the whole training area when ``dataset`` holds every position
+    (:func:`run_datasets` with ``random_crops``). Augmented with a random element of D4 per tile
+    (:func:`augment_d4`) when the config asks.
     """
 
     dataset: TileDataset
     batch_size: int
+    crops: int | None = None
 
     def __len__(self) -> int:
-        return -(-len(self.dataset) // self.batch_size)
+        return -(-(self.crops or len(self.dataset)) // self.batch_size)
 
     def epoch(self, generator: torch.Generator, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        order = torch.randperm(len(self.dataset), generator=generator).tolist()
+        n = len(self.dataset)
+        order = (torch.randint(n, (self.crops,), generator=generator) if self.crops
+                 else torch.randperm(n, generator=generator)).tolist()
         for b in range(len(self)):
             image, mask = _batch(self.dataset, order[b * self.batch_size:(b + 1) * self.batch_size])
             yield augment_d4(image, mask, generator) if augment else (image, mask)
@@ -266,7 +280,7 @@ def segmentation_task(train: TileDataset, val: TileDataset, config: TrainConfig,
     def run_validation(model: nn.Module, amp: Amp) -> dict[str, float]:
         return validate(model, val, loss_fn, config.batch_size, dev, amp, channels_last)
 
-    return Task(TileBatches(train, config.batch_size), loss_fn, run_validation, check)
+    return Task(TileBatches(train, config.batch_size, config.random_crops), loss_fn, run_validation, check)
 
 
 def fit_tiles(model: nn.Module, train: TileDataset, val: TileDataset, config: TrainConfig, seed: int,
@@ -397,7 +411,7 @@ def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device
         "arch": spec.arch, "modalities": mods, "bands": train.bands, "class_names": train.class_names,
         "size": cfg.size, "stack": spec.stack, "inputs": spec.inputs, "seed": int(spec.seed),
         "tile_size": int(spec.tile_size), "config": run_config, **identity,
-        "train_tiles": len(train), "validation_tiles": len(val),
+        "train_tiles": cfg.random_crops or len(train), "train_positions": len(train), "validation_tiles": len(val),
         **{k: info[k] for k in ("best_epoch", "best_val_miou", "epochs_run", "stopped_early")},
         "timing": {"wall_s": info["wall_s"], "train_tiles_per_s": info["samples_per_s"], "device": str(device)},
     }
