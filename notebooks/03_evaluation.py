@@ -116,8 +116,9 @@ size
 # difference to the optical-only model of the same architecture. Rows `pixel_logreg` are a
 # reference, not a competitor: a per-pixel multinomial logistic regression on the training
 # pixels (no spatial context, deterministic), scored on the same test pixels. If the deep models
-# do not beat it, they are under-trained for this profile (few epochs on a CPU), and their
-# comparisons say more about early training than about architectures.
+# do not beat it, the cells after the table read from `training_cost.csv` whether they were
+# still improving at the epoch cap (under-trained: their comparisons say more about early
+# training than about architectures) or had reached a validation plateau.
 
 # %%
 show = ["stack", "arch", "inputs", "n_seeds", "epochs", "miou_mean", "miou_ci_low", "miou_ci_high", "f1_mean",
