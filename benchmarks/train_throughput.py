@@ -21,7 +21,7 @@ The goal of issue 4 on a GPU: bf16 + channels_last at least 2x the fp32 throughp
 256x256 tiles. Results are printed and written as CSV to ``--out``
 (default ``benchmarks/output/train_throughput.csv``). Inputs are random tensors of the fused
 stacks' shape (throughput does not depend on the values); the training code path (autocast,
-channels_last, loss) is :mod:`eoxai.train`'s.
+channels_last, loss) is :mod:`eoxai.engine`'s.
 """
 
 from __future__ import annotations
@@ -86,7 +86,7 @@ def bench_row(arch: str, size: str, tile: int, batch: int, mode: str, bf16: bool
     """Time one (arch, mode, precision) configuration; returns one CSV row."""
     from eoxai.losses import build_loss
     from eoxai.models import build_model
-    from eoxai.train import autocast, to_device
+    from eoxai.engine import autocast, to_device
 
     torch.manual_seed(0)
     model = build_model(arch, modalities, classes, size=size).to(device)

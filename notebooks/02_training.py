@@ -26,7 +26,8 @@
 #
 # What differs from the source paper's training code, and why (details in `eoxai.train`): logits go to
 # the loss once (the seed applied softmax twice); class weights come from the training split;
-# training tiles are shuffled and augmented (flips/rotations) while validation tiles are not;
+# training batches are random crops drawn anywhere in the training area (seeded; quick profile) or
+# shuffled fixed tiles, augmented (flips/rotations), while validation tiles are not;
 # AdamW with a warm-up + cosine schedule that is stepped every batch; early stopping on validation mIoU;
 # the **test split is not touched here** (notebook 03 scores it, 04-08b explain its tiles; the
 # README's split table lists every notebook's splits). Every epoch draws its randomness from
@@ -49,8 +50,8 @@ results_dir = "../results"
 device = "cpu"
 threads = 2
 seeds = [0, 1, 2]
-train = {"size": "b0", "epochs": 8, "batch_size": 8, "lr": 0.001, "weight_decay": 0.01, "patience": 3,
-         "train_stride": 32, "loss": "ce"}
+train = {"size": "b0", "epochs": 20, "batch_size": 8, "lr": 0.002, "weight_decay": 0.01, "patience": 4,
+         "random_crops": 64, "train_stride": 32, "loss": "ce"}
 runs = {
     "sen1floods11": [
         {"arch": "manet_mit", "inputs": ["all", "optical", "sar"]},
@@ -58,7 +59,7 @@ runs = {
         {"arch": "unet", "inputs": ["all"]},
         {"arch": "unet_influence", "inputs": ["all"]},
     ],
-    "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 10, "patience": 4, "train_stride": 8,
+    "eolearn": [{"arch": "manet_mit", "inputs": ["all", "optical"], "epochs": 40, "patience": 6, "random_crops": 32,
                  "max_class_weight": 2}],
 }
 progress = True

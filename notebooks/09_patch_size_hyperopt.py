@@ -55,7 +55,7 @@ models = {
     "cnn2d": {"widths": [16, 32, 32, 64], "hidden": [64, 32]},
     "vit": {"dim": 32, "depth": 2, "heads": 2, "mlp_dim": 64},
 }
-train = {"epochs": 10, "batch_size": 64, "lr": 3.0e-4, "max_lr": 0.003, "weight_decay": 1.0e-6}
+train = {"epochs": 10, "batch_size": 64, "lr": 0.003, "weight_decay": 1.0e-6}
 train_per_class = 200
 explain_per_class = 10
 explain_split = "validation"

@@ -96,8 +96,8 @@ show("scene_samples.png")
 mean, std = scene.band_statistics(data["train"][0])
 model = scene.SceneClassifier(arch, classes, splits["train"].bands, mean, std, pretrained=pretrained)
 start = time.perf_counter()
-history = scene.fit(model, data["train"], data["validation"], epochs=epochs, batch_size=batch_size, lr=lr,
-                    seed=seed, device=dev)
+history = scene.fit_classifier(model, data["train"], data["validation"],
+                               scene.scene_config(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, device=dev)
 train_seconds = time.perf_counter() - start
 scene.save_classifier(R / "models" / "scene_classifier.pt", model, dataset=dataset, seed=seed, epochs=epochs)
 history.to_csv(R / "tables" / "scene_history.csv", index=False, float_format="%.6g")

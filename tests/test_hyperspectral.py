@@ -456,3 +456,21 @@ def test_a_cell_trains_the_same_whatever_ran_before_it(tiles):
     state = torch.random.get_rng_state()
     run_cell(data, cell, config)
     assert torch.equal(torch.random.get_rng_state(), state), "fit must leave the caller's random state alone"
+
+
+def test_patch_model_checkpoint_round_trip(tmp_path, tiles):
+    """A patch model saved with save_patch_model loads back through the one loader, with the same outputs."""
+    from eoxai.checkpoint import load_checkpoint
+    from eoxai.hyperspectral.train import save_patch_model
+
+    image = tiles["image"].values
+    bands = [str(b) for b in tiles["band"].values]
+    px = Pixels(np.zeros(4, int), np.array([3, 10, 20, 30]), np.array([5, 12, 8, 30]), np.zeros(4, int))
+    x = PatchExtractor(image, 3).extract(px, 3)  # four real 3 x 3 patches
+    for name, args in (("cnn2d", {"widths": [4, 8, 8, 8], "hidden": [8, 8]}),
+                       ("vit", {"dim": 8, "depth": 1, "heads": 2, "mlp_dim": 8})):
+        model = build_patch_model(name, len(bands), 5, 3, seed=1, **args).eval()
+        path = save_patch_model(tmp_path / f"{name}.pt", model, name, 3, bands, CLASSES, args)
+        loaded, meta = load_checkpoint(path)
+        assert meta["arch"] == f"patch:{name}" and not loaded.training
+        torch.testing.assert_close(loaded(x), model(x))

@@ -75,15 +75,12 @@ def test_the_malicious_checkpoint_would_run_code_if_unpickled(tmp_path):
 
 
 @pytest.mark.parametrize("with_sidecar", [True, False])
-@pytest.mark.parametrize("loader", ["read_checkpoint", "load_checkpoint", "load_cell", "load_classifier"])
+@pytest.mark.parametrize("loader", ["read_checkpoint", "load_checkpoint", "load_cell"])
 def test_malicious_pickle_is_refused_and_runs_nothing(tmp_path, loader, with_sidecar):
     from eoxai.hyperspectral.study import load_cell
-    from eoxai.scene import load_classifier
-
     marker = tmp_path / "PWNED"
     path = _malicious(tmp_path / "evil.pt", marker, with_sidecar)
-    load = {"read_checkpoint": read_checkpoint, "load_checkpoint": load_checkpoint, "load_cell": load_cell,
-            "load_classifier": load_classifier}[loader]
+    load = {"read_checkpoint": read_checkpoint, "load_checkpoint": load_checkpoint, "load_cell": load_cell}[loader]
     expected = UnsafeFileError if with_sidecar else CorruptFileError
     with pytest.raises(expected) as err:
         load(path)

@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from eoxai import scene
+from eoxai.checkpoint import load_checkpoint
 from eoxai.data.eurosat import EuroSAT, EuroSATMS, class_counts, open_eurosat
 from eoxai.errors import BandCountError, ChecksumError, DatasetNotFoundError
 from eoxai.xai import scene_shap
@@ -243,10 +244,11 @@ def test_fit_is_seeded_and_evaluate_is_consistent(test_split):
     for _ in range(2):
         torch.manual_seed(0)
         m = scene.SceneClassifier("test_resnet", CLASSES, EuroSAT.bands, *scene.band_statistics(x))
-        hist = scene.fit(m, (x, y), (x[:6], y[:6]), epochs=2, batch_size=8, lr=0.005, seed=3)
+        hist = scene.fit_classifier(m, (x, y), (x[:6], y[:6]), scene.scene_config(epochs=2, batch_size=8, lr=0.005),
+                                    seed=3)
         runs.append((m, hist))
     (m, hist), (m2, hist2) = runs
-    assert list(hist.columns) == ["epoch", "train_loss", "train_accuracy", "validation_loss", "validation_accuracy"]
+    assert list(hist.columns) == ["epoch", "lr", "train_loss", "val_loss", "val_accuracy"]
     assert list(hist["epoch"]) == [1, 2] and not m.training
     assert hist.equals(hist2)  # same seed, same batches, same weights
     assert all(torch.equal(a, b) for a, b in zip(m.state_dict().values(), m2.state_dict().values(), strict=True))
@@ -260,7 +262,8 @@ def test_fit_is_seeded_and_evaluate_is_consistent(test_split):
 
 def test_checkpoint_roundtrip(tmp_path, model, test_split):
     path = scene.save_classifier(tmp_path / "m.pt", model, dataset="eurosat_rgb", seed=1)
-    loaded, meta = scene.load_classifier(path)
+    loaded, meta = load_checkpoint(path)
+    assert isinstance(loaded, scene.SceneClassifier) and not loaded.training
     assert meta["arch"] == "timm:test_resnet" and meta["class_names"] == CLASSES and meta["dataset"] == "eurosat_rgb"
     x = test_split.stack()[0][:4]
     torch.testing.assert_close(scene.predict_proba(loaded, x), scene.predict_proba(model, x))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -12,16 +13,16 @@ import torch
 import eoxai.train as train_mod
 from eoxai.checkpoint import CheckpointError, checkpoint_path, load_checkpoint
 from eoxai.config import load_profile, stack_declarations
-from eoxai.errors import BandCountError, ConfigError, EmptyTileError
+from eoxai.errors import BandCountError, ConfigError, EmptyTileError, NonFiniteError
 from eoxai.models import build_model
 from eoxai.stacks import fuse_stack, load_stack
+from eoxai.engine import Task, TensorBatches, TrainConfig, bf16_supported, fit, warmup_cosine
 from eoxai.train import (
-    NonFiniteError,
     RunSpec,
-    TrainConfig,
+    TileBatches,
     augment_d4,
     expected_meta,
-    fit,
+    fit_tiles,
     input_sets,
     run_datasets,
     run_specs,
@@ -99,7 +100,7 @@ def test_loss_falls_when_overfitting_real_tiles(cubes) -> None:
     train, val, mods = run_datasets(cubes["eolearn"], _spec(cfg))
     torch.manual_seed(0)
     model = build_model("unet", mods, train.class_names)
-    _, hist, info = fit(model, train, val, cfg, seed=0, progress=False)
+    _, hist, info = fit_tiles(model, train, val, cfg, seed=0, progress=False)
     assert hist["train_loss"].iloc[-1] < 0.5 * hist["train_loss"].iloc[0]
     assert info["epochs_run"] == 10 and 1 <= info["best_epoch"] <= 10
 
@@ -164,23 +165,150 @@ def test_error_cases(cubes) -> None:
     train, val, mods = run_datasets(cubes["eolearn"], _spec())
     wrong = build_model("unet", {"s2_t1": 13}, train.class_names)
     with pytest.raises(BandCountError, match="13 bands but the tiles have 27"):
-        fit(wrong, train, val, TINY, seed=0, progress=False)
+        fit_tiles(wrong, train, val, TINY, seed=0, progress=False)
 
     model = build_model("unet", mods, train.class_names)
     train.image = train.image.copy()
     r, c = train.origins[0]
     train.image[3, r, c] = np.nan
     with pytest.raises(NonFiniteError, match="NaN/inf"):
-        fit(model, train, val, TINY, seed=0, progress=False)
+        fit_tiles(model, train, val, TINY, seed=0, progress=False)
 
     train, val, mods = run_datasets(cubes["eolearn"], _spec())
     model = build_model("unet", mods, train.class_names)
     with torch.no_grad():
         model.segmentation_head[0].weight.fill_(float("nan"))
     with pytest.raises(NonFiniteError, match="loss became nan"):
-        fit(model, train, val, TINY, seed=0, progress=False)
+        fit_tiles(model, train, val, TINY, seed=0, progress=False)
 
     empty = cubes["eolearn"].copy(deep=True)
     empty["split"].values[empty["split"].values == 1] = 0  # no validation block left
     with pytest.raises(EmptyTileError, match="validation"):
         run_datasets(empty, _spec())
+
+
+# ---------------------------------------------------------------- the engine itself (eoxai.engine)
+
+
+def test_schedule_is_warmup_then_cosine_by_hand() -> None:
+    """10 steps, warm-up 0.2 (2 steps), floor 0.1: factors (s+1)/3 for s < 2,
+    then 0.1 + 0.9 (1 + cos(pi (s-2)/8)) / 2."""
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=2.0)
+    sched = warmup_cosine(opt, total_steps=10, warmup=0.2, floor=0.1)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    lrs.append(opt.param_groups[0]["lr"])
+    hand = [2 * 1 / 3, 2 * 2 / 3] + [2 * (0.1 + 0.9 * (1 + np.cos(np.pi * k / 8)) / 2) for k in range(9)]
+    np.testing.assert_allclose(lrs, hand, rtol=1e-6)
+    assert lrs[2] == pytest.approx(2.0) and lrs[-1] == pytest.approx(0.2)  # peak after the warm-up, floor at the end
+    plain = warmup_cosine(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), 4, warmup=0.0, floor=0.0)
+    assert plain.get_last_lr()[0] == pytest.approx(1.0)  # no warm-up: cosine from the first step
+
+
+def _real_pixels(cubes, n: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n`` labelled training pixels of the eo-learn cube as ``(n, 27)`` features and ``(n,)`` labels."""
+    train, _, _ = run_datasets(cubes["eolearn"], _spec())
+    rows, cols = np.nonzero(train.mask >= 0)
+    pick = np.random.default_rng(0).choice(len(rows), n, replace=False)
+    x = torch.from_numpy(train.image[:, rows[pick], cols[pick]].T.copy())
+    return x, torch.from_numpy(train.mask[rows[pick], cols[pick]])
+
+
+def test_early_stopping_stops_when_validation_does_not_improve(cubes) -> None:
+    x, y = _real_pixels(cubes)
+    scores = iter([0.5, 0.4, 0.45, 0.3, 0.9, 0.9])  # best at epoch 1, then two epochs without a better score
+
+    def validate_stub(model, amp):
+        return {"score": next(scores), "loss": 0.0}
+
+    cfg = TrainConfig(epochs=6, batch_size=16, patience=2, lr=1e-2, augment=False)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(27, 7)
+    _, hist, info = fit(model, Task(TensorBatches(x, y, 16), torch.nn.CrossEntropyLoss(), validate_stub), cfg, seed=0,
+                        progress=False)
+    assert info["stopped_early"] and info["epochs_run"] == 3 and info["best_epoch"] == 1
+    assert list(hist.columns) == ["epoch", "lr", "train_loss", "val_loss"]
+    improving = iter([0.1, 0.2, 0.3, 0.4])
+    _, _, info = fit(torch.nn.Linear(27, 7), Task(TensorBatches(x, y, 16), torch.nn.CrossEntropyLoss(),
+                                                   lambda m, a: {"score": next(improving)}),
+                     TrainConfig(epochs=4, batch_size=16, patience=2), seed=0, progress=False)
+    assert not info["stopped_early"] and info["epochs_run"] == 4 and info["best_epoch"] == 4
+    with pytest.raises(ConfigError, match="keep='best' needs a validation"):
+        fit(torch.nn.Linear(27, 7), Task(TensorBatches(x, y, 16), torch.nn.CrossEntropyLoss()), cfg, seed=0,
+            progress=False)
+
+
+def test_best_weights_are_kept_not_the_last(cubes) -> None:
+    x, y = _real_pixels(cubes)
+    seen = []
+
+    def remember(model, amp):
+        seen.append(copy.deepcopy(model.state_dict()))
+        return {"score": [0.2, 0.9, 0.1][len(seen) - 1]}
+
+    model, _, info = fit(torch.nn.Linear(27, 7), Task(TensorBatches(x, y, 16), torch.nn.CrossEntropyLoss(), remember),
+                         TrainConfig(epochs=3, batch_size=16, patience=0, lr=0.1), seed=0, progress=False)
+    assert info["best_epoch"] == 2 and not info["stopped_early"]
+    assert all(torch.equal(v, seen[1][k]) for k, v in model.state_dict().items())
+    assert not all(torch.equal(v, seen[2][k]) for k, v in model.state_dict().items())
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_two_fits_with_one_seed_give_the_same_weights(cubes, bf16) -> None:
+    cfg = TrainConfig(arch="unet", epochs=2, batch_size=4, train_stride=16, max_train_tiles=4, patience=0,
+                      bf16=bf16, channels_last=bf16)
+    train, val, mods = run_datasets(cubes["eolearn"], _spec(cfg))
+    weights, infos = [], []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model, _, info = fit_tiles(build_model("unet", mods, train.class_names), train, val, cfg, seed=0,
+                                   progress=False)
+        weights.append(model.state_dict())
+        infos.append(info)
+    assert all(torch.equal(a, b) for a, b in zip(weights[0].values(), weights[1].values(), strict=True))
+    # bf16 runs where this CPU computes it natively (AVX512-BF16/AMX), and only when asked
+    assert infos[0]["bf16"] == (bf16 and bf16_supported(torch.device("cpu")))
+
+
+def _tile_origins_by_loop(split, label, which, t, stride):
+    """The former loop over every grid position (the reference for the summed-area version)."""
+    from eoxai.split import BUFFER
+
+    out = []
+    for r in range(0, split.shape[0] - t + 1, stride):
+        for c in range(0, split.shape[1] - t + 1, stride):
+            s = split[r:r + t, c:c + t]
+            if np.all((s == which) | (s == BUFFER)) and np.any((s == which) & (label[r:r + t, c:c + t] >= 0)):
+                out.append((r, c))
+    return out
+
+
+def test_tile_origins_match_the_loop_on_the_real_cube(cubes) -> None:
+    from eoxai.tiles import tile_origins
+
+    cube = cubes["eolearn"]
+    split, label = cube["split"].values, cube["label"].values
+    for which in (0, 1, 2):
+        for t, stride in ((32, 1), (32, 8), (16, 5)):
+            assert tile_origins(split, label, which, t, stride) == _tile_origins_by_loop(split, label, which, t, stride)
+
+
+def test_random_crops_are_seeded_and_cover_the_training_area(cubes) -> None:
+    cfg = TrainConfig(arch="unet", epochs=1, batch_size=8, random_crops=20, patience=0)
+    train, _, _ = run_datasets(cubes["eolearn"], _spec(cfg))
+    fixed, _, _ = run_datasets(cubes["eolearn"], _spec(TrainConfig(arch="unet", train_stride=32)))
+    assert set(fixed.origins) < set(train.origins)  # every fixed tile is one possible crop, among many more
+    batches = TileBatches(train, 8, crops=20)
+    assert len(batches) == 3
+
+    def draw(seed):
+        out = list(batches.epoch(torch.Generator().manual_seed(seed), augment=False))
+        return torch.cat([img for img, _ in out]), torch.cat([m for _, m in out])
+
+    (img_a, mask_a), (img_b, _), (img_c, _) = draw(1), draw(1), draw(2)
+    assert img_a.shape == (20, 27, 32, 32) and torch.equal(img_a, img_b) and not torch.equal(img_a, img_c)
+    assert all((m >= 0).any() for m in mask_a)  # every crop holds training labels
+    assert (train.mask[cubes["eolearn"]["split"].values != 0] == -1).all()  # other splits never carry a label

@@ -10,7 +10,8 @@ The package behind the compendium's notebooks. Stages, in the order data flows:
 - :mod:`eoxai.stacks`      fused stacks from YAML declarations (notebook 01; eoxai.data.declaration)
 - :mod:`eoxai.models`      ``build_model``: MAnet-MiT, CLAIRE-style dual encoder, influence UNet
 - :mod:`eoxai.losses`      cross-entropy, focal, Tversky, RIFT
-- :mod:`eoxai.train`       seeded, resumable training that reuses finished runs; :mod:`eoxai.checkpoint`
+- :mod:`eoxai.engine`      the one training loop (seeded, early-stopped, resumable) for every model
+- :mod:`eoxai.train`       segmentation runs on it, reusing finished runs; :mod:`eoxai.checkpoint`
                            checkpoints with their config, SHA-256-verified, loaded without unpickling code
 - :mod:`eoxai.metrics`, :mod:`eoxai.stats`, :mod:`eoxai.accuracy`  model accuracy assessment: scores,
                            intervals, the ablation (02-03); explanations are scored in :mod:`eoxai.xai.scoring`

@@ -94,6 +94,8 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
                 stack=spec.stack, arch=spec.arch, inputs=spec.inputs, seed=spec.seed, split="test"))
         timing = meta.get("timing", {})
         cost.append({**key, "train_tiles": meta.get("train_tiles"), "epochs_run": meta.get("epochs_run"),
+                     "epochs_max": spec.config.epochs, "best_epoch": meta.get("best_epoch"),
+                     "stopped_early": bool(meta.get("stopped_early")),
                      **{k_: timing.get(k_) for k_ in ("wall_s", "train_tiles_per_s", "device")}})
     infl_cols = ["stack", "seed", "tile_row", "tile_col", "modality", "score", "sensor", "arch", "inputs", "split"]
     return Evaluation(
@@ -385,6 +387,21 @@ def influence_summary(influence: pd.DataFrame) -> pd.DataFrame:
                      **{f"score_{m}": float(v) for m, v in means.items()},
                      "cross_modality_spearman": float(np.nanmean(off)) if off.size else np.nan})
     return pd.DataFrame(rows)
+
+
+def convergence(cost: pd.DataFrame) -> pd.DataFrame:
+    """Per (stack, arch, inputs): runs, how many stopped early (patience) and how many were still
+    improving at the epoch cap (best validation epoch = the last epoch of a run that hit the cap).
+
+    ``cost``: :attr:`Evaluation.cost` (``stopped_early``, ``best_epoch``, ``epochs_run``, ``epochs_max``).
+    """
+    at_cap = ~cost["stopped_early"].astype(bool) & (cost["best_epoch"] == cost["epochs_run"])
+    return (cost.assign(at_cap_improving=at_cap)
+            .groupby(["stack", "arch", "inputs"], sort=False)
+            .agg(runs=("seed", "size"), stopped_early=("stopped_early", "sum"),
+                 still_improving_at_cap=("at_cap_improving", "sum"), best_epoch_mean=("best_epoch", "mean"),
+                 epochs_max=("epochs_max", "max"))
+            .reset_index())
 
 
 def plot_training_curves(history: pd.DataFrame, title: str | None = None) -> Figure:

@@ -155,7 +155,8 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     corrupt, unsafe or foreign file."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointNotFoundError(f"checkpoint {path} not found; run the training notebook (02) first")
+        raise CheckpointNotFoundError(f"checkpoint {path} not found; run the notebook that trains it first "
+                                      "(02 for the segmentation models, 10 for the scene classifier)")
     ckpt = load_torch_file(path, what="checkpoint")
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not an eoxai checkpoint of format {FORMAT!r} (found {ckpt.get('format')!r}); "
@@ -163,8 +164,28 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     return ckpt
 
 
+def build_from_meta(meta: Mapping[str, Any]) -> nn.Module:
+    """An untrained model of the architecture a checkpoint's ``meta`` names.
+
+    ``arch`` ``timm:<name>``: the scene classifier (:class:`~eoxai.models.scene_classifier.SceneClassifier`);
+    ``patch:<name>``: a hyperspectral patch model (:func:`~eoxai.hyperspectral.models.build_patch_model`
+    with ``meta["model_args"]``); otherwise a segmentation model (:func:`~eoxai.models.build_model`).
+    """
+    arch = str(meta["arch"])
+    if arch.startswith("timm:"):
+        from eoxai.models.scene_classifier import SceneClassifier
+
+        return SceneClassifier(arch.removeprefix("timm:"), meta["class_names"], meta["bands"])
+    if arch.startswith("patch:"):
+        from eoxai.hyperspectral.models import build_patch_model
+
+        return build_patch_model(arch.removeprefix("patch:"), len(meta["bands"]), len(meta["class_names"]),
+                                 int(meta["size"]), seed=0, **dict(meta.get("model_args", {})))
+    return build_model(arch, meta["modalities"], meta["class_names"], meta["size"])
+
+
 def load_checkpoint(path: str | Path, expected: Mapping[str, Any] | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model of checkpoint ``path`` in eval mode; return ``(model, meta)``.
+    """Rebuild the model of checkpoint ``path`` (any kind: :func:`build_from_meta`) in eval mode; return ``(model, meta)``.
 
     ``expected`` (e.g. ``{"config_hash": ...}``) must match the stored meta, else
     :class:`CheckpointError` names the differing keys.
@@ -175,7 +196,7 @@ def load_checkpoint(path: str | Path, expected: Mapping[str, Any] | None = None)
         diff = {k: (meta.get(k), v) for k, v in expected.items() if meta.get(k) != v}
         if diff:
             raise CheckpointError(f"checkpoint {path} was made with another config: {diff} (stored, expected)")
-    model = build_model(meta["arch"], meta["modalities"], meta["class_names"], meta["size"])
+    model = build_from_meta(meta)
     try:
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as exc:

@@ -39,13 +39,15 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 def class_weights(
     counts: np.ndarray | torch.Tensor,
-    max_weight: float = 10.0,
+    max_weight: float | None = 10.0,
 ) -> torch.Tensor:
     """Inverse-frequency class weights ``(K,)`` from per-class pixel counts ``(K,)`` of the training split.
 
     ``w_c = N / (K' n_c)`` (``K'`` classes present, ``N`` their pixels): a balanced split gives all
-    ones. Weights are clipped to ``max_weight`` (a class of a few pixels would otherwise dominate);
-    absent classes get 0.
+    ones (scikit-learn's ``class_weight="balanced"`` when every class is present). Weights are clipped
+    to ``max_weight`` (a class of a few pixels would otherwise dominate; None: no clipping); absent
+    classes get 0. The one class weighting of the compendium: segmentation tiles, scenes and
+    hyperspectral patches all train with it (:class:`eoxai.engine.TrainConfig` ``class_weights``).
     """
     counts = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
     if counts.ndim != 1 or (counts < 0).any():
@@ -55,7 +57,7 @@ def class_weights(
         raise ClassAbsentError("no labelled pixel in the training split: cannot derive class weights")
     w = torch.zeros_like(counts)
     w[present] = counts[present].sum() / (present.sum() * counts[present])
-    return w.clamp(max=max_weight).float()
+    return (w if max_weight is None else w.clamp(max=max_weight)).float()
 
 
 def _weight(weight: torch.Tensor | None, logits: torch.Tensor) -> torch.Tensor | None:

@@ -12,18 +12,17 @@ al. 2017, *Evaluating the visualization of what a deep neural network has learne
 
 Pieces, each usable alone:
 
-- :class:`SceneClassifier` - a timm backbone behind per-band normalisation, so it takes images in
+- :class:`~eoxai.models.scene_classifier.SceneClassifier` - a timm backbone behind per-band normalisation, so it takes images in
   data units ``(B, C, H, W)`` and returns logits ``(B, K)``;
-- :func:`fit`, :func:`predict_proba`, :func:`evaluate` - training and test metrics (torchmetrics);
+- :func:`fit_classifier` (the training engine of :mod:`eoxai.engine`), :func:`predict_proba`,
+  :func:`evaluate` - training and test metrics (torchmetrics);
 - ``plot_*`` - the training figures of notebook 10; the SHAP part (predictor, maps, blur drop)
   is :mod:`eoxai.xai.scene_shap`, its figures :mod:`eoxai.xai.explanation_figures`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,60 +33,13 @@ import xarray as xr
 from matplotlib.figure import Figure
 from torch import nn
 
+from eoxai.engine import Amp, Task, TensorBatches, TrainConfig, fit
 from eoxai.errors import InputError
+from eoxai.models.scene_classifier import SceneClassifier
 from eoxai.xai.checks import check_eval_mode, check_inputs
 
 # --------------------------------------------------------------------------------------------
 # model
-
-
-class SceneClassifier(nn.Module):
-    """Per-band normalisation followed by a timm image classifier.
-
-    Parameters
-    ----------
-    arch:
-        Any ``timm.create_model`` name (``resnet18``, ``resnet50``, ``regnetx_002``, ...).
-    class_names:
-        The K class names, in output order.
-    bands:
-        The C input band names, in input order.
-    mean, std:
-        Per-band statistics (length C) of the training split, in data units.
-    pretrained:
-        Load timm's pretrained weights (ImageNet; timm adapts the first convolution to C bands).
-        Random initialisation when False (quick and smoke profiles: no downloads).
-
-    ``forward(x)``: ``x`` float ``(B, C, H, W)`` in data units -> logits ``(B, K)``.
-    """
-
-    mean: torch.Tensor  # buffers (1, C, 1, 1): the training bands' statistics
-    std: torch.Tensor
-
-    def __init__(
-        self,
-        arch: str,
-        class_names: Sequence[str],
-        bands: Sequence[str],
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        pretrained: bool = False,
-    ) -> None:
-        import timm
-
-        super().__init__()
-        self.arch = arch
-        self.class_names = list(class_names)
-        self.bands = list(bands)
-        self.in_channels = len(self.bands)
-        self.net = timm.create_model(arch, pretrained=pretrained, num_classes=len(self.class_names),
-                                     in_chans=self.in_channels)
-        c = self.in_channels
-        self.register_buffer("mean", torch.tensor(list(mean) if mean is not None else [0.0] * c).view(1, c, 1, 1))
-        self.register_buffer("std", torch.tensor(list(std) if std is not None else [1.0] * c).view(1, c, 1, 1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net((x - self.mean) / self.std)
 
 
 def band_statistics(images: torch.Tensor) -> tuple[list[float], list[float]]:
@@ -97,7 +49,8 @@ def band_statistics(images: torch.Tensor) -> tuple[list[float], list[float]]:
 
 
 def save_classifier(path: str | Path, model: SceneClassifier, **meta: Any) -> Path:
-    """Save ``model`` with the metadata that :func:`load_classifier` needs (eoxai checkpoint format)."""
+    """Save ``model`` in the eoxai checkpoint format (arch ``timm:<name>``), with ``meta``; read it back
+    with :func:`eoxai.checkpoint.load_checkpoint`."""
     from eoxai.checkpoint import save_checkpoint
 
     info = {
@@ -105,19 +58,6 @@ def save_classifier(path: str | Path, model: SceneClassifier, **meta: Any) -> Pa
         "class_names": model.class_names, "size": int(meta.pop("size", 64)), **meta,
     }
     return save_checkpoint(path, model, info)
-
-
-def load_classifier(path: str | Path) -> tuple[SceneClassifier, dict[str, Any]]:
-    """Rebuild a :class:`SceneClassifier` saved by :func:`save_classifier`, in eval mode."""
-    from eoxai.checkpoint import CheckpointError, read_checkpoint
-
-    ckpt = read_checkpoint(path)
-    meta = ckpt["meta"]
-    if not str(meta.get("arch", "")).startswith("timm:"):
-        raise CheckpointError(f"{path} holds a {meta.get('arch')!r} model, not a timm scene classifier")
-    model = SceneClassifier(meta["arch"].removeprefix("timm:"), meta["class_names"], meta["bands"])
-    model.load_state_dict(ckpt["state_dict"])
-    return model.eval(), meta
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,13 +83,6 @@ def augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     return out
 
 
-def warmup_cosine(step: int, steps: int, warmup: int) -> float:
-    """Learning-rate factor: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``steps``."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, steps - warmup))))
-
-
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 256,
                   device: str | torch.device = "cpu") -> torch.Tensor:
@@ -161,64 +94,48 @@ def predict_proba(model: nn.Module, images: torch.Tensor, batch_size: int = 256,
     return torch.cat(out) if out else torch.empty(0, len(getattr(model, "class_names", [])))
 
 
-def fit(
+def scene_config(epochs: int = 5, batch_size: int = 64, lr: float = 2e-3, weight_decay: float = 1e-4,
+                 augment: bool = True) -> TrainConfig:
+    """The engine's config for the scene classifier: AdamW, 10 % linear warm-up then cosine decay to 0,
+    unweighted cross-entropy, no gradient clipping, the last epoch's weights (no early stopping)."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, warmup=0.1, floor=0.0,
+                       grad_clip=None, patience=0, keep="last", class_weights=None, augment=augment, bf16=False,
+                       channels_last=False)
+
+
+def fit_classifier(
     model: nn.Module,
     train: tuple[torch.Tensor, torch.Tensor],
-    validation: tuple[torch.Tensor, torch.Tensor] | None = None,
-    *,
-    epochs: int = 5,
-    batch_size: int = 64,
-    lr: float = 2e-3,
-    weight_decay: float = 1e-4,
-    seed: int = 0,
+    validation: tuple[torch.Tensor, torch.Tensor] | None,
+    config: TrainConfig,
+    seed: int,
     device: str | torch.device = "cpu",
-    augmentation: bool = True,
 ) -> pd.DataFrame:
-    """Train ``model`` with AdamW, a warm-up + cosine learning rate and cross-entropy; return the history.
+    """Train ``model`` with :func:`eoxai.engine.fit` on ``train`` scenes; return the history.
 
-    ``train``/``validation`` are ``(images (N, C, H, W), labels (N,))``. Batches are drawn with a
-    generator seeded by ``seed``, so a rerun on the same machine repeats exactly. The model is
-    left in eval mode. Returns one row per epoch: ``epoch, train_loss, train_accuracy``, and
-    ``validation_loss, validation_accuracy`` when ``validation`` is given.
+    ``train``/``validation`` are ``(images (N, C, H, W), labels (N,))``; batches are flipped and
+    rotated (:func:`augment`) when ``config.augment``. The model is left in eval mode. Returns one
+    row per epoch: ``epoch, lr, train_loss``, and ``val_loss, val_accuracy`` when ``validation``
+    is given.
     """
     x, y = train
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{x.shape[0]} training images but {y.shape[0]} labels")
-    gen = torch.Generator().manual_seed(int(seed))
-    model.to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    steps = max(1, epochs * math.ceil(x.shape[0] / batch_size))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, partial(warmup_cosine, steps=steps, warmup=max(1, steps // 10)))
-    loss_fn = nn.CrossEntropyLoss()
-    rows = []
-    for epoch in range(1, epochs + 1):
-        model.train()
-        order = torch.randperm(x.shape[0], generator=gen)
-        total, correct, seen = 0.0, 0, 0
-        for i in range(0, x.shape[0], batch_size):
-            idx = order[i:i + batch_size]
-            xb, yb = x[idx], y[idx]
-            if augmentation:
-                xb = augment(xb, gen)
-            xb, yb = xb.to(device), yb.to(device)
-            logits = model(xb)
-            loss = loss_fn(logits, yb)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            total += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == yb).sum())
-            seen += len(idx)
-        row = {"epoch": epoch, "train_loss": total / seen, "train_accuracy": correct / seen}
-        model.eval()
-        if validation is not None:
-            vp = predict_proba(model, validation[0], device=device)
-            row["validation_loss"] = float(nn.functional.nll_loss(vp.clamp_min(1e-12).log(), validation[1]))
-            row["validation_accuracy"] = float((vp.argmax(1) == validation[1]).float().mean())
-        rows.append(row)
-    model.eval()
-    return pd.DataFrame(rows)
+
+    run_validation = None
+    if validation is not None:
+        vx, vy = validation
+
+        def run_validation(m: nn.Module, amp: Amp) -> dict[str, float]:
+            with amp():
+                vp = predict_proba(m, vx, device=device)
+            accuracy = float((vp.argmax(1) == vy).float().mean())
+            return {"loss": float(nn.functional.nll_loss(vp.float().clamp_min(1e-12).log(), vy)),
+                    "accuracy": accuracy, "score": accuracy}
+
+    task = Task(TensorBatches(x, y, config.batch_size, augment), nn.CrossEntropyLoss(), run_validation)
+    _, history, _ = fit(model, task, config, seed, device=device, progress=False)
+    return history
 
 
 def evaluate(
@@ -296,7 +213,7 @@ def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
     for ax, what in zip(axes, ("loss", "accuracy"), strict=True):
         for split, colour in (("train", OKABE_ITO[4]), ("validation", OKABE_ITO[0])):
-            col = f"{split}_{what}"
+            col = f"{'train' if split == 'train' else 'val'}_{what}"
             if col in history:
                 ax.plot(history["epoch"], history[col], marker="o", color=colour, label=split)
         ax.set_xlabel("epoch")

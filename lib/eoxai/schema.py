@@ -30,24 +30,28 @@ class Section(BaseModel):
 
 
 class TrainParams(Section):
-    """Training hyper-parameters (:class:`eoxai.train.TrainConfig`); every key optional here."""
+    """Training hyper-parameters (:class:`eoxai.engine.TrainConfig`); every key optional here."""
 
     arch: str | None = None
     size: Literal["b0", "b1", "b2", "b3", "b4", "b5"] | None = None
     weights: str | None = None
     loss: str | None = None
     loss_params: dict[str, float] | None = None
+    class_weights: Literal["balanced"] | None = None
     max_class_weight: PosFloat | None = None
     epochs: PosInt | None = None
     batch_size: PosInt | None = None
     lr: PosFloat | None = None
     weight_decay: Annotated[float, Field(ge=0)] | None = None
     warmup: Annotated[float, Field(ge=0, lt=1)] | None = None
+    floor: Annotated[float, Field(ge=0, le=1)] | None = None
     grad_clip: PosFloat | None = None
     patience: NonNegInt | None = None
+    keep: Literal["best", "last"] | None = None
     augment: bool | None = None
     train_stride: PosInt | None = None
     max_train_tiles: PosInt | None = None
+    random_crops: PosInt | None = None
     bf16: bool | None = None
     channels_last: bool | None = None
     compile: bool | None = None
@@ -151,11 +155,15 @@ class Scorecard(Section):
 
 
 class HsiTrain(Section):
+    """The patch models' training (:func:`eoxai.hyperspectral.train.patch_config`); ``lr`` is the peak rate."""
+
     epochs: PosInt
     batch_size: PosInt
     lr: PosFloat
-    max_lr: PosFloat
     weight_decay: Annotated[float, Field(ge=0)]
+    warmup: Annotated[float, Field(ge=0, lt=1)] | None = None
+    floor: Annotated[float, Field(ge=0, le=1)] | None = None
+    class_weights: Literal["balanced"] | None = None
 
 
 class HsiIG(Section):

@@ -26,22 +26,30 @@ def split_code(split: str | int) -> int:
     raise InputError(f"unknown split {split!r}; expected one of {list(SPLIT_NAMES.values())}")
 
 
+def _window_sums(a: np.ndarray, t: int) -> np.ndarray:
+    """Sums of every ``t x t`` window of ``a`` ``(H, W)``: ``(H - t + 1, W - t + 1)`` (summed-area table)."""
+    c = np.zeros((a.shape[0] + 1, a.shape[1] + 1), dtype=np.int64)
+    c[1:, 1:] = a.astype(np.int64).cumsum(0).cumsum(1)
+    return c[t:, t:] - c[:-t, t:] - c[t:, :-t] + c[:-t, :-t]
+
+
 def tile_origins(split: np.ndarray, label: np.ndarray, which: int, tile_size: int, stride: int) -> list[tuple[int, int]]:
-    """Top-left corners of tiles lying wholly in split ``which``.
+    """Top-left corners of tiles lying wholly in split ``which``, on a grid of step ``stride``, row by row.
 
     A tile qualifies when all its pixels are in ``which`` or in the buffer, and at least one of
-    them is a labelled pixel of ``which``. ``split`` and ``label`` are ``(H, W)``.
+    them is a labelled pixel of ``which``. ``split`` and ``label`` are ``(H, W)``. With ``stride``
+    1 these are all the positions a random crop of the split may take.
     """
     h, w = split.shape
-    out = []
-    for r in range(0, h - tile_size + 1, stride):
-        for c in range(0, w - tile_size + 1, stride):
-            s = split[r:r + tile_size, c:c + tile_size]
-            if not np.all((s == which) | (s == BUFFER)):
-                continue
-            if np.any((s == which) & (label[r:r + tile_size, c:c + tile_size] >= 0)):
-                out.append((r, c))
-    return out
+    t = int(tile_size)
+    if t > h or t > w:
+        return []
+    inside = _window_sums((split == which) | (split == BUFFER), t) == t * t
+    labelled = _window_sums((split == which) & (label >= 0), t) > 0
+    ok = np.zeros_like(inside)
+    ok[::stride, ::stride] = True
+    rows, cols = np.nonzero(ok & inside & labelled)
+    return list(zip(rows.tolist(), cols.tolist(), strict=True))
 
 
 def select_bands(cube: xr.Dataset, modalities: Sequence[str] | None = None) -> list[str]:

@@ -1,12 +1,15 @@
-"""Training of the fusion models: seeded, deterministic on CPU, early-stopped, resumable.
+"""Training of the fusion (segmentation) models on the engine of :mod:`eoxai.engine`: seeded, early-stopped, resumable.
 
+This module holds what is specific to segmentation: run specs and input sets, tile batches,
+the validation mIoU, checkpoints of finished runs and their reuse. The loop, the config type
+(:class:`~eoxai.engine.TrainConfig`), the schedule and the resume states are the engine's.
 What the source papers' training got wrong and what this module does instead (issue 4):
 
 - logits go to the loss once (no softmax in the model); class weights come from the training
   split (:func:`eoxai.losses.class_weights`);
 - the training tiles are shuffled every epoch and augmented (the 8 flips/rotations of the
   square, D4) on the training split only; validation tiles are never augmented;
-- AdamW with a linear warm-up then cosine decay (:func:`warmup_cosine`), stepped after every batch;
+- AdamW with a linear warm-up then cosine decay (:func:`eoxai.engine.warmup_cosine`), stepped after every batch;
 - early stopping on validation mIoU; the best epoch's weights are kept; the test split is never
   touched here (it is scored in notebook 03 and explained in 04-08b; see the README's split table);
 - every epoch starts from RNGs seeded by ``(seed, epoch)``, so runs repeat exactly on CPU and a
@@ -21,8 +24,8 @@ What the source papers' training got wrong and what this module does instead (is
   job retrains only the runs that had not finished;
 - a batch with NaN/inf, a NaN loss, a band-count mismatch or an empty split stop with an error
   naming the cause;
-- on CUDA: bf16 autocast and channels_last (``TrainConfig.bf16``, ``.channels_last``), optional
-  ``torch.compile``.
+- bf16 autocast and channels_last where the device computes bf16 natively (CUDA, a CPU with
+  AVX512-BF16; ``TrainConfig.bf16``, ``.channels_last``), optional ``torch.compile``.
 
 Typical use (what notebook 02 does)::
 
@@ -33,17 +36,12 @@ Typical use (what notebook 02 does)::
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import hashlib
 import json
-import math
 import os
-import sys
-import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +55,23 @@ from eoxai.checkpoint import (
     CheckpointError,
     checkpoint_path,
     config_hash,
-    load_torch_file,
     plain,
     read_checkpoint,
     save_checkpoint,
-    save_torch_file,
 )
-from eoxai.checksums import sidecar_path, verify_sidecar, write_sidecar
-from eoxai.errors import BandCountError, ConfigError, MissingHeadError, NonFiniteError
-from eoxai.losses import build_loss, class_weights
+from eoxai.checksums import verify_sidecar, write_sidecar
+from eoxai.engine import (
+    Amp,
+    Task,
+    TrainConfig,
+    bf16_supported,
+    check_finite,
+    fit,
+    remove_with_sidecar,
+    to_device,
+)
+from eoxai.errors import BandCountError, ConfigError, MissingHeadError
+from eoxai.losses import LossFn, build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
 from eoxai.session import select_device
@@ -81,68 +87,9 @@ INPUT_SETS: dict[str, tuple[str, ...]] = {
 
 
 #: modules whose code decides the weights of a run (their source is hashed into a checkpoint's ``code_hash``)
-_WEIGHT_CODE = ("eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.session", "eoxai.models")
+_WEIGHT_CODE = ("eoxai.engine", "eoxai.train", "eoxai.losses", "eoxai.tiles", "eoxai.metrics", "eoxai.session", "eoxai.models")
 _WEIGHT_PACKAGES = ("torch", "segmentation-models-pytorch", "timm", "numpy")
 HISTORY_COLUMNS = ["epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of one training run (everything that changes the weights, except data and seed).
-
-    ``train_stride``: step between training tiles (None = the tile size; smaller overlaps tiles).
-    ``max_train_tiles``: keep at most this many training tiles (evenly spaced; smoke runs).
-    ``patience``: epochs without a better validation mIoU before stopping (0 = never stop early).
-    ``bf16``/``channels_last``/``compile``: CUDA speed-ups (ignored on CPU, except ``compile``).
-    """
-
-    arch: str = "manet_mit"
-    size: str = "b0"
-    weights: str | None = None
-    loss: str = "ce"
-    loss_params: Mapping[str, float] = field(default_factory=dict)
-    max_class_weight: float = 10.0
-    epochs: int = 5
-    batch_size: int = 8
-    lr: float = 1e-3
-    weight_decay: float = 1e-2
-    warmup: float = 0.1
-    grad_clip: float | None = 1.0
-    patience: int = 3
-    augment: bool = True
-    train_stride: int | None = None
-    max_train_tiles: int | None = None
-    bf16: bool = True
-    channels_last: bool = True
-    compile: bool = False
-
-    def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup {self.warmup} must be a fraction in [0, 1)")
-        ranges = {"patience": (self.patience, 0, ">= 0 (0 = never stop early)"),
-                  "lr": (self.lr, None, "> 0"), "max_class_weight": (self.max_class_weight, None, "> 0"),
-                  "weight_decay": (self.weight_decay, 0, ">= 0"), "grad_clip": (self.grad_clip, None, "> 0 or null"),
-                  "train_stride": (self.train_stride, 1, ">= 1 or null"),
-                  "max_train_tiles": (self.max_train_tiles, 1, ">= 1 or null")}
-        for key, (value, low, allowed) in ranges.items():
-            if value is None and "null" in allowed:
-                continue
-            if value is None or (value < low if low is not None else value <= 0):
-                raise ConfigError(f"training option {key}: {value!r} is out of range; allowed: {allowed}")
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> TrainConfig:
-        """Build from a profile mapping; :class:`ConfigError` names unknown keys."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown training option(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(values))
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in dataclasses.asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -220,23 +167,25 @@ def run_specs(runs: Mapping[str, Sequence[Mapping[str, Any]]], seeds: Sequence[i
 
 
 def run_datasets(cube: xr.Dataset, spec: RunSpec) -> tuple[TileDataset, TileDataset, dict[str, int]]:
-    """Training and validation tiles of ``spec``'s input set, and its ``{modality: bands}``."""
+    """Training and validation tiles of ``spec``'s input set, and its ``{modality: bands}``.
+
+    With ``random_crops`` the training dataset holds every position a crop may take (all tiles
+    of the training area at stride 1, :func:`eoxai.tiles.tile_origins`); :class:`TileBatches` draws
+    from them. Validation tiles are the fixed, non-overlapping grid.
+    """
     sets = input_sets(cube)
     if spec.inputs not in sets:
         raise ConfigError(f"input set {spec.inputs!r} is not available for stack {spec.stack!r}; it has {list(sets)}")
     mods = sets[spec.inputs]
     cfg = spec.config
-    train = TileDataset(cube, "train", spec.tile_size, stride=cfg.train_stride or spec.tile_size, modalities=mods)
+    # random crops may start at any position of the training area (stride 1); fixed tiles on a grid
+    stride = 1 if cfg.random_crops else (cfg.train_stride or spec.tile_size)
+    train = TileDataset(cube, "train", spec.tile_size, stride=stride, modalities=mods)
     if cfg.max_train_tiles and len(train) > cfg.max_train_tiles:
         keep = np.linspace(0, len(train) - 1, cfg.max_train_tiles).round().astype(int)
         train.origins = [train.origins[i] for i in keep]
     val = TileDataset(cube, "validation", spec.tile_size, modalities=mods)
     return train, val, modality_bands(cube, mods)
-
-
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The seed of epoch ``epoch`` of a run with ``seed``: independent of what ran before (resumable)."""
-    return int(np.random.SeedSequence([int(seed), int(epoch)]).generate_state(1)[0])
 
 
 def augment_d4(image: torch.Tensor, mask: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -251,31 +200,36 @@ def augment_d4(image: torch.Tensor, mask: torch.Tensor, generator: torch.Generat
     return torch.stack(imgs), torch.stack(masks)
 
 
-def warmup_cosine(total_steps: int, warmup: float, floor: float = 0.01) -> Callable[[int], float]:
-    """LR factor per step: linear warm-up over ``warmup`` of ``total_steps``, then cosine decay to ``floor``."""
-    w = max(1, round(warmup * total_steps)) if warmup > 0 else 0
-
-    def factor(step: int) -> float:
-        if step < w:
-            return (step + 1) / (w + 1)
-        progress = min(1.0, (step - w) / max(1, total_steps - w))
-        return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    return factor
-
-
 def _batch(dataset: TileDataset, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
     samples = [dataset[i] for i in indices]
     return torch.stack([s["image"] for s in samples]), torch.stack([s["mask"] for s in samples])
 
 
-def _check_finite(image: torch.Tensor, where: str, bands: Sequence[str]) -> None:
-    bad = ~torch.isfinite(image)
-    if bad.any():
-        per_band = bad.flatten(2).any(-1).any(0) if image.ndim == 4 else bad.any()
-        names = [b for b, f in zip(bands, per_band.tolist(), strict=False) if f] if image.ndim == 4 else []
-        raise NonFiniteError(f"{where}: batch holds NaN/inf values (bands {names or '?'}); "
-                             "fill or mask nodata before training")
+@dataclass
+class TileBatches:
+    """Training batches of a split's tiles ``(B, C, T, T)``, ``(B, T, T)``.
+
+    ``crops`` None: every tile of ``dataset`` once per epoch, reshuffled. ``crops`` n: n tiles per
+    epoch drawn uniformly (with replacement) from ``dataset``'s positions with the epoch's seeded
+    generator: random crops over the whole training area when ``dataset`` holds every position
+    (:func:`run_datasets` with ``random_crops``). Augmented with a random element of D4 per tile
+    (:func:`augment_d4`) when the config asks.
+    """
+
+    dataset: TileDataset
+    batch_size: int
+    crops: int | None = None
+
+    def __len__(self) -> int:
+        return -(-(self.crops or len(self.dataset)) // self.batch_size)
+
+    def epoch(self, generator: torch.Generator, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.dataset)
+        order = (torch.randint(n, (self.crops,), generator=generator) if self.crops
+                 else torch.randperm(n, generator=generator)).tolist()
+        for b in range(len(self)):
+            image, mask = _batch(self.dataset, order[b * self.batch_size:(b + 1) * self.batch_size])
+            yield augment_d4(image, mask, generator) if augment else (image, mask)
 
 
 def _train_pixel_counts(dataset: TileDataset, n_classes: int) -> np.ndarray:
@@ -283,30 +237,21 @@ def _train_pixel_counts(dataset: TileDataset, n_classes: int) -> np.ndarray:
     return np.bincount(lab, minlength=n_classes)[:n_classes]
 
 
-def autocast(device: torch.device, bf16: bool) -> contextlib.AbstractContextManager[Any]:
-    """bf16 autocast on ``device`` when ``bf16``, else a no-op context."""
-    return torch.autocast(device.type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-
-def to_device(x: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    """``x`` on ``device`` (non-blocking); a 4-D ``(B, C, H, W)`` batch channels-last if asked."""
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.ndim == 4 else x
-
-
 @torch.no_grad()
-def validate(model: nn.Module, dataset: TileDataset, loss_fn: Any, batch_size: int, device: torch.device,
-             bf16: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Loss and scores of ``model`` on every tile of ``dataset`` (no augmentation): ``loss, miou, f1, oa``."""
+def validate(model: nn.Module, dataset: TileDataset, loss_fn: LossFn, batch_size: int, device: torch.device,
+             amp: Amp = contextlib.nullcontext,
+             channels_last: bool = False) -> dict[str, float]:
+    """Loss and scores of ``model`` on every tile of ``dataset`` (no augmentation): ``loss, miou, f1, oa``
+    and ``score`` (= ``miou``, what early stopping maximises)."""
     model.eval()
     k = len(dataset.class_names)
     cm = np.zeros((k, k), dtype=np.int64)
     total, weight = 0.0, 0
     for start in range(0, len(dataset), batch_size):
         image, mask = _batch(dataset, range(start, min(start + batch_size, len(dataset))))
-        _check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
+        check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
         image, mask = to_device(image, device, channels_last), mask.to(device)
-        with autocast(device, bf16 and device.type == "cuda"):
+        with amp():
             logits = model(image)
         n_valid = int((mask != IGNORE_INDEX).sum())
         if n_valid:
@@ -314,149 +259,46 @@ def validate(model: nn.Module, dataset: TileDataset, loss_fn: Any, batch_size: i
             weight += n_valid
         cm += confusion_matrix(logits.argmax(1), mask, k)
     s = scores(cm)
-    return {"loss": total / max(weight, 1), "miou": s["miou"], "f1": s["f1"], "oa": s["oa"]}
+    return {"loss": total / max(weight, 1), "miou": s["miou"], "f1": s["f1"], "oa": s["oa"], "score": s["miou"]}
+
+
+def segmentation_task(train: TileDataset, val: TileDataset, config: TrainConfig,
+                      device: str | torch.device = "cpu") -> Task:
+    """The engine's pieces for a segmentation run: tile batches, the configured loss with class
+    weights from the training pixels (:func:`eoxai.losses.class_weights`), validation mIoU."""
+    dev = select_device(str(device)) if not isinstance(device, torch.device) else device
+    k = len(train.class_names)
+    weights = (class_weights(_train_pixel_counts(train, k), config.max_class_weight)
+               if config.class_weights == "balanced" else None)
+    loss_fn = build_loss(config.loss, None if weights is None else weights.to(dev), config.loss_params)
+    channels_last = config.channels_last and bf16_supported(dev)
+
+    def check(image: torch.Tensor, where: str) -> None:
+        check_finite(image, where, train.bands)
+
+    def run_validation(model: nn.Module, amp: Amp) -> dict[str, float]:
+        return validate(model, val, loss_fn, config.batch_size, dev, amp, channels_last)
+
+    return Task(TileBatches(train, config.batch_size, config.random_crops), loss_fn, run_validation, check)
+
+
+def fit_tiles(model: nn.Module, train: TileDataset, val: TileDataset, config: TrainConfig, seed: int,
+              *, device: str | torch.device = "cpu", **kwargs: Any) -> tuple[nn.Module, pd.DataFrame, dict[str, Any]]:
+    """:func:`eoxai.engine.fit` of a segmentation model on ``train`` tiles, early-stopping on ``val`` mIoU.
+
+    Checks the band count, then returns ``(best model (eval), history, info)``; the history has
+    the columns :data:`HISTORY_COLUMNS`, ``info`` also ``best_val_miou``.
+    """
+    if getattr(model, "in_channels", train.in_channels) != train.in_channels:
+        raise BandCountError(f"model takes {model.in_channels} bands but the tiles have {train.in_channels} "
+                             f"({', '.join(train.bands)})")
+    model, history, info = fit(model, segmentation_task(train, val, config, device), config, seed, device=device,
+                               **kwargs)
+    return model, history.reindex(columns=HISTORY_COLUMNS), {**info, "best_val_miou": info["best_score"]}
 
 
 def _state_path(checkpoint: Path) -> Path:
     return checkpoint.with_suffix(".state.pt")
-
-
-def _remove_with_sidecar(path: Path) -> None:
-    """Delete ``path``, its SHA-256 sidecar and any temporary file a killed writer left behind."""
-    for p in (path, sidecar_path(path), path.with_name(path.name + ".tmp"), path.with_suffix(".tmp"),
-              sidecar_path(path).with_name(sidecar_path(path).name + ".tmp")):
-        p.unlink(missing_ok=True)
-
-
-def _load_state(state_file: Path, run_hash: str | None, device: torch.device) -> dict[str, Any] | None:
-    """The verified resume state of this run, or None (after a warning) if it is damaged or of another run."""
-    try:
-        state = load_torch_file(state_file, what="resume state", remedy="training this run from scratch",
-                                map_location=device)
-    except CheckpointError as exc:
-        warnings.warn(f"{exc}", stacklevel=3)
-        _remove_with_sidecar(state_file)
-        return None
-    if state.get("run_hash") != run_hash:
-        warnings.warn(f"resume state {state_file} was made with another config; training from scratch", stacklevel=3)
-        return None
-    return state
-
-
-def fit(
-    model: nn.Module,
-    train: TileDataset,
-    val: TileDataset,
-    config: TrainConfig,
-    seed: int,
-    *,
-    device: str | torch.device = "cpu",
-    state_path: str | Path | None = None,
-    run_hash: str | None = None,
-    progress: bool = True,
-    desc: str = "train",
-) -> tuple[nn.Module, pd.DataFrame, dict[str, Any]]:
-    """Train ``model`` on ``train``, early-stopping on ``val`` mIoU; return ``(best model (eval), history, info)``.
-
-    ``history``: one row per epoch (``epoch, lr, train_loss, val_loss, val_miou, val_f1, val_oa``),
-    deterministic for a seed on CPU. ``info``: ``best_epoch, best_val_miou, epochs_run,
-    stopped_early, resumed_from, wall_s, train_tiles_per_s``. With ``state_path``, the state after
-    every epoch is saved there (and removed at the end); a later call with the same ``run_hash``
-    resumes from it.
-    """
-    dev = select_device(str(device)) if not isinstance(device, torch.device) else device
-    if getattr(model, "in_channels", train.in_channels) != train.in_channels:
-        raise BandCountError(f"model takes {model.in_channels} bands but the tiles have {train.in_channels} "
-                             f"({', '.join(train.bands)})")
-    k = len(train.class_names)
-    weights = class_weights(_train_pixel_counts(train, k), config.max_class_weight)
-    loss_fn = build_loss(config.loss, weights.to(dev), config.loss_params)
-    cuda = dev.type == "cuda"
-    channels_last = config.channels_last and cuda
-    model = model.to(dev)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if config.compile else model
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = -(-len(train) // config.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(config.epochs * steps_per_epoch, config.warmup))
-    history: list[dict[str, float]] = []
-    best_state, best_score, best_epoch, bad = copy.deepcopy(model.state_dict()), -np.inf, 0, 0
-    start_epoch, resumed_from = 1, None
-    state_file = Path(state_path) if state_path else None
-    state = _load_state(state_file, run_hash, dev) if state_file is not None and state_file.is_file() else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        history, best_state = state["history"], state["best_state"]
-        best_score, best_epoch, bad = state["best_score"], state["best_epoch"], state["bad_epochs"]
-        start_epoch = resumed_from = state["epoch"] + 1
-    from tqdm import tqdm
-
-    t0 = time.perf_counter()
-    seen = 0
-    epochs = range(start_epoch, config.epochs + 1)
-    bar = tqdm(epochs, desc=desc, disable=not progress, file=sys.stdout, leave=True, dynamic_ncols=False, ncols=100)
-    stopped = False
-    for epoch in bar:
-        if config.patience and bad >= config.patience:
-            stopped = True
-            break
-        torch.manual_seed(epoch_seed(seed, epoch))  # dropout / drop-path of this epoch
-        gen = torch.Generator().manual_seed(epoch_seed(seed, epoch))
-        order = torch.randperm(len(train), generator=gen).tolist()
-        model.train()
-        total, n_batches = 0.0, 0
-        for b in range(steps_per_epoch):
-            image, mask = _batch(train, order[b * config.batch_size:(b + 1) * config.batch_size])
-            _check_finite(image, f"epoch {epoch} batch {b} (train)", train.bands)
-            if config.augment:
-                image, mask = augment_d4(image, mask, gen)
-            image, mask = to_device(image, dev, channels_last), mask.to(dev)
-            opt.zero_grad(set_to_none=True)
-            with autocast(dev, config.bf16 and cuda):
-                logits = step_model(image)
-            loss = loss_fn(logits.float(), mask)
-            if not torch.isfinite(loss):
-                raise NonFiniteError(f"{desc}: loss became {loss.item()} at epoch {epoch}, batch {b} "
-                                     f"(lr {sched.get_last_lr()[0]:.3g}); lower the learning rate or check the inputs")
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            opt.step()
-            sched.step()
-            total += loss.item()
-            n_batches += 1
-            seen += image.shape[0]
-        v = validate(model, val, loss_fn, config.batch_size, dev, config.bf16, channels_last)
-        history.append({"epoch": epoch, "lr": float(sched.get_last_lr()[0]),
-                        "train_loss": float(total / max(n_batches, 1)), "val_loss": float(v["loss"]), "val_miou": float(v["miou"]), "val_f1": float(v["f1"]),
-                        "val_oa": float(v["oa"])})
-        score = float(v["miou"]) if np.isfinite(v["miou"]) else -math.inf
-        if score > best_score:
-            best_score, best_epoch, bad = score, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-        else:
-            bad += 1
-        bar.set_postfix(loss=f"{history[-1]['train_loss']:.3f}", val_miou=f"{v['miou']:.3f}")
-        if state_file is not None:  # tensors and plain types only: read back with weights_only=True
-            save_torch_file(state_file, {"run_hash": run_hash, "epoch": epoch, "model": model.state_dict(),
-                                         "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                                         "history": history, "best_state": best_state, "best_score": best_score,
-                                         "best_epoch": best_epoch, "bad_epochs": bad})
-    bar.close()
-    wall = time.perf_counter() - t0
-    model.load_state_dict(best_state)
-    model.eval()
-    if state_file is not None:
-        _remove_with_sidecar(state_file)
-    hist = pd.DataFrame(history, columns=HISTORY_COLUMNS)
-    info = {"best_epoch": int(best_epoch), "best_val_miou": float(best_score), "epochs_run": len(history),
-            "stopped_early": bool(stopped or len(history) < config.epochs), "resumed_from": resumed_from,
-            "wall_s": wall, "train_tiles_per_s": seen / wall if wall > 0 else float("nan")}
-    return model, hist, info
-
 
 
 
@@ -504,7 +346,7 @@ def reusable_checkpoint(path: str | Path, identity: Mapping[str, str]) -> dict[s
         ckpt = read_checkpoint(path)
     except CheckpointError as exc:
         warnings.warn(f"{exc}; training the run again instead", stacklevel=2)
-        _remove_with_sidecar(path)
+        remove_with_sidecar(path)
         return None
     meta = ckpt["meta"]
     return ckpt if all(meta.get(k) == v for k, v in identity.items()) else None
@@ -562,15 +404,15 @@ def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device
     cfg = spec.config
     model = build_model(spec.arch, mods, train.class_names, size=cfg.size, weights=cfg.weights)
     target.parent.mkdir(parents=True, exist_ok=True)
-    model, history, info = fit(model, train, val, cfg, spec.seed, device=device, state_path=_state_path(target),
-                               run_hash=config_hash(identity), progress=progress, desc=desc)
+    model, history, info = fit_tiles(model, train, val, cfg, spec.seed, device=device, state_path=_state_path(target),
+                                     run_hash=config_hash(identity), progress=progress, desc=desc)
     meta = {
         "arch": spec.arch, "modalities": mods, "bands": train.bands, "class_names": train.class_names,
         "size": cfg.size, "stack": spec.stack, "inputs": spec.inputs, "seed": int(spec.seed),
         "tile_size": int(spec.tile_size), "config": run_config, **identity,
-        "train_tiles": len(train), "validation_tiles": len(val),
+        "train_tiles": cfg.random_crops or len(train), "train_positions": len(train), "validation_tiles": len(val),
         **{k: info[k] for k in ("best_epoch", "best_val_miou", "epochs_run", "stopped_early")},
-        "timing": {k: info[k] for k in ("wall_s", "train_tiles_per_s")} | {"device": str(device)},
+        "timing": {"wall_s": info["wall_s"], "train_tiles_per_s": info["samples_per_s"], "device": str(device)},
     }
     save_checkpoint(target, model.cpu(), meta, history=history.to_dict("records"))
     if target != checkpoint:
@@ -593,7 +435,7 @@ def predict_tiles(model: nn.Module, dataset: TileDataset, batch_size: int = 16, 
     preds, masks = [], []
     for start in range(0, len(dataset), batch_size):
         image, mask = _batch(dataset, range(start, min(start + batch_size, len(dataset))))
-        _check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
+        check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
         preds.append(model(image.to(dev)).argmax(1).cpu())
         masks.append(mask)
     return {"pred": torch.cat(preds).numpy(), "mask": torch.cat(masks).numpy(),
@@ -625,7 +467,7 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
 
 
 __all__ = [
-    "INPUT_SETS", "autocast", "to_device", "NonFiniteError", "RunSpec", "TrainConfig", "augment_d4", "checkpoint_path",
-    "code_hash", "cube_hash", "cube_modalities", "epoch_seed", "expected_meta", "fit", "influence_table", "input_sets", "modality_bands",
-    "predict_tiles", "reusable_checkpoint", "run_datasets", "run_specs", "train_run", "validate", "warmup_cosine",
+    "HISTORY_COLUMNS", "INPUT_SETS", "RunSpec", "TileBatches", "augment_d4", "checkpoint_path", "code_hash", "cube_hash",
+    "cube_modalities", "expected_meta", "fit_tiles", "influence_table", "input_sets", "modality_bands", "predict_tiles",
+    "reusable_checkpoint", "run_datasets", "run_specs", "segmentation_task", "train_run", "validate",
 ]

@@ -6,7 +6,7 @@ Hyperspectral Data: an xAI-Driven Approach to Hyperparameter Selection*, IGARSS
 
 - ``patches``      pixel-centred patches per tile, patch-size and class checks
 - ``models``       the source paper's CNN2D and ViT (timm blocks), built by name and seed
-- ``train``        seeded training (AdamW + one-cycle) and prediction
+- ``train``        the patch models on the training engine (AdamW, warm-up + cosine) and prediction
 - ``explain``      Integrated Gradients in a NoiseTunnel -> one attribution vector over bands
 - ``consistency``  uniformity, concentration, cross-instance JS divergence, macro-F1, bootstrap intervals
 - ``study``        the resumable (model x patch size x instance) grid, summary tables, selection

@@ -32,6 +32,7 @@ import xarray as xr
 
 from eoxai.checkpoint import CheckpointError, config_hash, load_torch_file, save_torch_file
 from eoxai.data.hyperspectral import SPLITS
+from eoxai.engine import TrainConfig
 from eoxai.errors import ConfigError, InputError
 from eoxai.hyperspectral.consistency import (
     bootstrap_interval,
@@ -52,7 +53,7 @@ from eoxai.hyperspectral.patches import (
     labelled_pixels,
     stratified_subsample,
 )
-from eoxai.hyperspectral.train import TrainConfig, fit, predict
+from eoxai.hyperspectral.train import fit_patches, patch_config, predict
 
 CACHE_FORMAT = "eoxai-patch-size-cell-2"
 #: entries of a cache cell held as numpy arrays in memory and as tensors on disk (``weights_only`` loading)
@@ -76,7 +77,7 @@ class StudyConfig:
     patch_sizes: tuple[int, ...]
     instances: int
     models: Mapping[str, Mapping[str, Any]]
-    train: TrainConfig = field(default_factory=TrainConfig)
+    train: TrainConfig = field(default_factory=patch_config)
     ig: IGConfig = field(default_factory=IGConfig)
     train_per_class: int | None = None
     explain_per_class: int | None = 10
@@ -97,7 +98,7 @@ class StudyConfig:
             raise InputError(f"explain_split must be 'validation' or 'test', got {rest['explain_split']!r}")
         return cls(patch_sizes=tuple(int(p) for p in patch_sizes), instances=int(instances),
                    models={k: dict(v or {}) for k, v in models.items()},
-                   train=TrainConfig(**(train or {})), ig=IGConfig(**(ig or {})), **rest)
+                   train=patch_config(train), ig=IGConfig(**(ig or {})), **rest)
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def run_cell(data: StudyData, cell: Cell, config: StudyConfig) -> dict[str, Any]
                               seed=cell_seed(config.seed, cell), **config.models[cell.model])
     model.to(data.extractor.device)
     t0 = time.perf_counter()
-    losses = fit(model, data.extractor, data.train, cell.patch_size, config.train, seed=cell_seed(config.seed, cell))
+    losses = fit_patches(model, data.extractor, data.train, cell.patch_size, config.train,
+                         seed=cell_seed(config.seed, cell))
     t1 = time.perf_counter()
     val_pred = predict(model, data.extractor, data.validation, cell.patch_size)
     explain_pred = predict(model, data.extractor, data.explain, cell.patch_size)

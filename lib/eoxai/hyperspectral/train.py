@@ -1,90 +1,101 @@
-"""Training and prediction for the pixel-patch classifiers, seeded and in memory.
+"""Training and prediction for the pixel-patch classifiers, on the engine of :mod:`eoxai.engine`.
 
-The source paper's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (lr 3e-4, weight decay 1e-6),
-a one-cycle schedule peaking at ``max_lr`` 0.03 (the source paper's ``lr * 100``), unweighted cross-
-entropy (optionally class-balanced), 30 epochs. Patches are cut per batch from a :class:`~eoxai.hyperspectral.patches.PatchExtractor`,
-so no patch tensor of the whole training set is ever held in memory. The final weights are kept
-(the one-cycle schedule ends at a tiny learning rate), so validation pixels are used to select
-the patch size only, never to pick an epoch.
+The source paper's recipe (Linardi, Dabo & Paris, IGARSS 2025): AdamW (weight decay 1e-6), a one-cycle
+schedule peaking at ``max_lr`` 0.03, unweighted cross-entropy (optionally class-balanced), 30
+epochs. Here the one schedule of the compendium replaces the one-cycle one: a linear warm-up over
+the first ``warmup`` (0.3, the one-cycle ``pct_start``) of the steps up to ``lr`` (the source paper's peak),
+then cosine decay to ``floor * lr``. Patches are cut per batch from a
+:class:`~eoxai.hyperspectral.patches.PatchExtractor`, so no patch tensor of the whole training set
+is ever held in memory. The final weights are kept (``keep="last"``), so validation pixels are
+used to select the patch size only, never to pick an epoch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from eoxai.errors import ClassAbsentError, InputError
+from eoxai.engine import Task, TrainConfig, fit
+from eoxai.errors import ClassAbsentError
 from eoxai.hyperspectral.patches import PatchExtractor, Pixels
+from eoxai.losses import class_weights
+
+#: the patch models' training defaults (the seed's recipe on the engine; a profile's ``train`` overrides them)
+PATCH_DEFAULTS: dict[str, Any] = {"epochs": 30, "batch_size": 64, "lr": 0.03, "weight_decay": 1e-6, "warmup": 0.3,
+                                  "floor": 1e-4, "grad_clip": None, "patience": 0, "keep": "last",
+                                  "class_weights": None, "max_class_weight": None, "augment": False, "bf16": False,
+                                  "channels_last": False}
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """Hyper-parameters of :func:`fit` (defaults: the source paper's)."""
-
-    epochs: int = 30
-    batch_size: int = 64
-    lr: float = 3e-4
-    max_lr: float = 0.03
-    weight_decay: float = 1e-6
-    #: ``"balanced"``: cross-entropy weights inversely proportional to the training class counts
-    #: (scikit-learn's convention), so a rare class counts in the macro-F1 it is selected on; None: unweighted (the source paper)
-    class_weights: str | None = None
+def patch_config(values: Mapping[str, Any] | None = None) -> TrainConfig:
+    """The engine's :class:`~eoxai.engine.TrainConfig` for a patch model:
+    :data:`PATCH_DEFAULTS`, updated by ``values``."""
+    return TrainConfig.from_mapping({**PATCH_DEFAULTS, **dict(values or {})})
 
 
-def fit(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, config: TrainConfig,
-        seed: int) -> list[float]:
-    """Train ``model`` on ``size x size`` patches around ``pixels``; return the mean loss per epoch.
+@dataclass
+class PatchBatches:
+    """Batches of ``size x size`` patches ``(B, C, size, size)`` around shuffled training pixels, labels ``(B,)``.
 
-    ``seed`` fixes the batch order and the dropout masks (independent instances differ in it and
-    in their initial weights), so a cell trains the same whatever ran before it in the process
-    (a split job, a recomputed cache cell). The caller's global random state is left unchanged.
-    The model must be on the extractor's device; it is left in eval mode.
+    Batches of fewer than two pixels are skipped (batch norm needs two samples).
+    """
+
+    extractor: PatchExtractor
+    pixels: Pixels
+    size: int
+    batch_size: int
+
+    def __len__(self) -> int:
+        return -(-len(self.pixels) // self.batch_size)
+
+    def epoch(self, generator: torch.Generator, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        labels = torch.as_tensor(self.pixels.label, dtype=torch.long, device=self.extractor.device)
+        order = torch.randperm(len(self.pixels), generator=generator).numpy()
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if len(idx) >= 2:
+                yield self.extractor.extract(self.pixels.take(idx), self.size), labels[idx]
+
+
+def fit_patches(model: nn.Module, extractor: PatchExtractor, pixels: Pixels, size: int, config: TrainConfig,
+                seed: int) -> list[float]:
+    """Train ``model`` on ``size x size`` patches around ``pixels`` with :func:`eoxai.engine.fit`; return the
+    mean training loss per epoch.
+
+    ``seed`` fixes the batch order and the dropout masks of every epoch (independent instances
+    differ in it and in their initial weights), so a cell trains the same whatever ran before it in
+    the process (a split job, a recomputed cache cell). The caller's global random state is left
+    unchanged. The model must be on the extractor's device; it is left in eval mode.
     """
     if len(pixels) == 0:
         raise ClassAbsentError("no training pixels")
-    gen = torch.Generator().manual_seed(int(seed))
-    labels = torch.as_tensor(pixels.label, dtype=torch.long, device=extractor.device)
-    steps = -(-len(pixels) // config.batch_size)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.max_lr, epochs=config.epochs, steps_per_epoch=steps)
-    weights = class_weights(pixels.label, config.class_weights)
-    loss_fn = nn.CrossEntropyLoss(weight=None if weights is None else weights.to(extractor.device))
-    history: list[float] = []
+    weights = None
+    if config.class_weights == "balanced":
+        counts = np.bincount(pixels.label, minlength=int(pixels.label.max()) + 1)
+        weights = class_weights(counts, config.max_class_weight).to(extractor.device)
+    task = Task(PatchBatches(extractor, pixels, size, config.batch_size), nn.CrossEntropyLoss(weight=weights))
     devices = [extractor.device] if torch.device(extractor.device).type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(int(seed))  # dropout draws from the global generator
-        model.train()
-        for _ in range(config.epochs):
-            order = torch.randperm(len(pixels), generator=gen).numpy()
-            total = 0.0
-            for b in range(steps):
-                idx = order[b * config.batch_size:(b + 1) * config.batch_size]
-                if len(idx) < 2:  # batch norm needs two samples
-                    continue
-                x = extractor.extract(pixels.take(idx), size)
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x), labels[idx])
-                loss.backward()
-                opt.step()
-                sched.step()
-                total += float(loss.detach()) * len(idx)
-            history.append(total / len(pixels))
-    model.eval()
-    return history
+        _, history, _ = fit(model, task, config, seed, device=torch.device(extractor.device), progress=False)
+    return [float(v) for v in history["train_loss"]]
 
 
-def class_weights(labels: np.ndarray, mode: str | None) -> torch.Tensor | None:
-    """Cross-entropy class weights: ``n / (K * count_k)`` for ``'balanced'``, None for ``None``."""
-    if mode is None:
-        return None
-    if mode != "balanced":
-        raise InputError(f"class_weights must be 'balanced' or None, got {mode!r}")
-    counts = np.bincount(labels, minlength=int(labels.max()) + 1).astype(np.float64)
-    weights = np.where(counts > 0, len(labels) / (len(counts) * np.maximum(counts, 1)), 0.0)
-    return torch.as_tensor(weights, dtype=torch.float32)
+def save_patch_model(path: str | Path, model: nn.Module, name: str, patch_size: int, bands: Sequence[str],
+                     class_names: Sequence[str], model_args: Mapping[str, Any] | None = None,
+                     **meta: Any) -> Path:
+    """Save a patch model in the eoxai checkpoint format (arch ``patch:<name>``); read it back with
+    :func:`eoxai.checkpoint.load_checkpoint`. ``model_args``: the constructor options it was built with."""
+    from eoxai.checkpoint import save_checkpoint
+
+    info = {"arch": f"patch:{name}", "modalities": {"hsi": len(bands)}, "bands": list(bands),
+            "class_names": list(class_names), "size": int(patch_size), "model_args": dict(model_args or {}), **meta}
+    return save_checkpoint(path, model, info)
 
 
 @torch.no_grad()

@@ -8,7 +8,7 @@ Kim 2019, *Benchmarking attribution methods with relative feature importance*): 
 pixels of a fused cube, a **synthetic rule** computes the label from named bands, so the bands,
 the modality and (for a spatial rule) the evidence pixels that decide the label are known. A
 model of the compendium is trained on those labels with the same training code
-(:func:`eoxai.train.fit`); if it reaches a high held-out accuracy and loses it when the rule's
+(:func:`eoxai.train.fit_tiles`); if it reaches a high held-out accuracy and loses it when the rule's
 bands are permuted, it uses the rule, and every explainer can be graded against the truth.
 
 Rules (:class:`SyntheticRule`; band and modality names come from the cube's own ``band`` and
@@ -543,14 +543,14 @@ def run_explainers(
 def train_on_rule(cube: xr.Dataset, spec: Any, *, device: str | torch.device = "cpu",
                   progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Train ``spec`` (an :class:`eoxai.train.RunSpec`) on a :func:`synthetic_cube` with the compendium's
-    own training (:func:`eoxai.train.run_datasets`, :func:`eoxai.models.build_model`, :func:`eoxai.train.fit`).
+    own training (:func:`eoxai.train.run_datasets`, :func:`eoxai.models.build_model`, :func:`eoxai.train.fit_tiles`).
 
     Returns the best model (eval mode) and ``fit``'s info plus ``modalities`` and ``bands``.
     Nothing is saved: the synthetic models exist for this benchmark only.
     """
     from eoxai.models import build_model
     from eoxai.session import seed_everything
-    from eoxai.train import fit, run_datasets
+    from eoxai.train import fit_tiles, run_datasets
 
     if "synthetic_rule" not in cube.attrs:
         raise KnownAnswerError("train_on_rule() trains on synthetic labels only: pass a synthetic_cube()")
@@ -564,8 +564,8 @@ def train_on_rule(cube: xr.Dataset, spec: Any, *, device: str | torch.device = "
     train, val, mods = run_datasets(cube, spec)
     seed_everything(spec.seed)
     model = build_model(spec.arch, mods, train.class_names, size=spec.config.size, weights=spec.config.weights)
-    model, _, info = fit(model, train, val, spec.config, spec.seed, device=device, progress=progress,
-                         desc=f"{spec.stack} {cube.attrs['synthetic_rule']} {spec.name}")
+    model, _, info = fit_tiles(model, train, val, spec.config, spec.seed, device=device, progress=progress,
+                               desc=f"{spec.stack} {cube.attrs['synthetic_rule']} {spec.name}")
     return model, {**info, "modalities": mods, "bands": list(train.bands), "train_tiles": len(train)}
 
 
