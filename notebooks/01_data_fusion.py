@@ -47,7 +47,6 @@ declarations = None
 from pathlib import Path
 
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.config import load_profile, stack_declarations
@@ -84,8 +83,7 @@ balance = pd.concat(
 )[["stack", "split", "class", "pixels", "share"]]
 summary.to_csv(R / "tables" / "fusion_summary.csv", index=False)
 balance.to_csv(R / "tables" / "fusion_class_balance.csv", index=False)
-pd.concat(band_statistics(c) for c in cubes.values()).to_csv(
-    R / "tables" / "fusion_band_statistics.csv", index=False, float_format="%.6g")
+write_table(pd.concat(band_statistics(c) for c in cubes.values()), R / "tables" / "fusion_band_statistics.csv")
 summary.T
 
 # %% [markdown]
@@ -110,4 +108,4 @@ for name, decl in decls.items():
     plots.savefig(plots.plot_class_balance(balance[balance["stack"] == name], title=f"{name}: class balance per split"),
                   R / "figures" / f"fusion_{name}_class_balance.png")
     for kind in ("panel", "split", "class_balance"):
-        display(Image(filename=str(R / "figures" / f"fusion_{name}_{kind}.png")))
+        show(R / "figures" / f"fusion_{name}_{kind}.png")

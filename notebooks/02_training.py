@@ -66,12 +66,12 @@ progress = True
 
 # %%
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path
 from eoxai.accuracy import plot_training_curves
 from eoxai.fusion import read_cube
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs, train_run
 
@@ -109,8 +109,7 @@ for spec in specs:
 history = pd.concat(histories, ignore_index=True)
 cols = ["stack", "arch", "inputs", "seed", "epoch", "lr", "train_loss", "val_loss", "val_miou", "val_f1", "val_oa"]
 for s in seeds:
-    history[history["seed"] == s][cols].to_csv(R / "tables" / f"training_history_seed{s}.csv", index=False,
-                                            float_format="%.6g")
+    write_table(history[history["seed"] == s][cols], R / "tables" / f"training_history_seed{s}.csv")
 summary = pd.DataFrame([{k: m[k] for k in ("stack", "arch", "inputs", "seed", "train_tiles", "validation_tiles",
                                            "epochs_run", "best_epoch", "best_val_miou", "config_hash")}
                         | {"train_s": round(m["timing"]["wall_s"], 1)} for m in metas])
@@ -131,4 +130,4 @@ for _, row in summary.iterrows():
 for s in seeds:
     fig = plot_training_curves(history[history["seed"] == s], title=f"training seed {s}")
     path = plots.savefig(fig, R / "figures" / f"training_curves_seed{s}.png")
-    display(Image(filename=str(path)))
+    show(path)

@@ -53,7 +53,6 @@ level = 0.95
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.accuracy import (
@@ -72,6 +71,7 @@ from eoxai.accuracy import (
     run_label,
 )
 from eoxai.fusion import read_cube
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs
 
@@ -90,15 +90,15 @@ baseline = pd.DataFrame([
 ])
 ablation = ablation_table(ev.runs, tests, level=level, baseline=baseline)
 
-ev.runs.to_csv(T / "evaluation_runs.csv", index=False, float_format="%.6g")
-baseline.to_csv(T / "evaluation_baseline.csv", index=False, float_format="%.6g")
-ev.per_class.to_csv(T / "evaluation_per_class.csv", index=False, float_format="%.6g")
-ev.tiles.to_csv(T / "evaluation_tiles.csv", index=False, float_format="%.6g")
-confusion_long(ev).to_csv(T / "evaluation_confusion.csv", index=False, float_format="%.6g")
-ev.influence.to_csv(T / "influence_scores.csv", index=False, float_format="%.6g")
-ev.cost.to_csv(T / "training_cost.csv", index=False, float_format="%.4g")
-tests.to_csv(T / "ablation_tests.csv", index=False, float_format="%.6g")
-ablation.to_csv(T / "ablation.csv", index=False, float_format="%.6g")
+write_table(ev.runs, T / "evaluation_runs.csv")
+write_table(baseline, T / "evaluation_baseline.csv")
+write_table(ev.per_class, T / "evaluation_per_class.csv")
+write_table(ev.tiles, T / "evaluation_tiles.csv")
+write_table(confusion_long(ev), T / "evaluation_confusion.csv")
+write_table(ev.influence, T / "influence_scores.csv")
+write_table(ev.cost, T / "training_cost.csv", digits=4)
+write_table(tests, T / "ablation_tests.csv")
+write_table(ablation, T / "ablation.csv")
 
 # %% [markdown]
 # ## The test split is small: know its size before reading any number
@@ -128,7 +128,7 @@ ablation[show].round(3)
 
 # %%
 path = plots.savefig(plot_ablation(ev.runs, ablation, "miou", level), F / "ablation.png")
-display(Image(filename=str(path)))
+show(path)
 
 # %% [markdown]
 # ## Does fusion help on this data?
@@ -249,7 +249,7 @@ for stack, cube in cubes.items():
             maps[run_label(arch, inputs)] = mosaic(cube["label"].shape, out["origin"], pred)
     fig = plot_predictions(cube, maps, ev.class_names[stack], title=f"{stack}: test tiles, seed {ref_seed}")
     path = plots.savefig(fig, F / f"evaluation_{stack}_predictions.png")
-    display(Image(filename=str(path)))
+    show(path)
 
 # %% [markdown]
 # ## Confusion matrix of the reference model
@@ -261,7 +261,7 @@ for stack in cubes:
     fig = plot_confusion(cm, ev.class_names[stack],
                          title=f"{stack}: manet_mit · all, test split, {len(seeds)} seed(s) summed")
     path = plots.savefig(fig, F / f"evaluation_{stack}_confusion.png")
-    display(Image(filename=str(path)))
+    show(path)
 
 # %% [markdown]
 # ## Learned modality influence (Ekim & Schmitt)
@@ -272,7 +272,7 @@ for stack in cubes:
 
 # %%
 path = plots.savefig(plot_influence(ev.influence), F / "evaluation_influence_scores.png")
-display(Image(filename=str(path)))
+show(path)
 infl = influence_summary(ev.influence) if not ev.influence.empty else pd.DataFrame()
 for stack, g in (infl.groupby("stack", sort=False) if len(infl) else []):
     for _, r in g.iterrows():

@@ -53,10 +53,10 @@ layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.3"}
 
 # %%
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai import interclass, registry
 from eoxai.xai.explanation_figures import plot_heatmaps, plot_seed_bars
@@ -128,13 +128,11 @@ for (stack, layer_name), r in results.items():
 for name, parts in tables.items():
     df = pd.concat(parts, ignore_index=True)
     df = df[["stack", "layer", *[c for c in df.columns if c not in ("stack", "layer")]]]
-    df.to_csv(R / "tables" / f"interclass_{name}.csv", index=False, float_format="%.6g")
+    write_table(df, R / "tables" / f"interclass_{name}.csv")
     tables[name] = df
 # the K x K matrices (explained class x predicted region) of both variants
-interclass.to_matrix(tables["counts"], "net").to_csv(
-    R / "tables" / "interclass_matrix_sign_counts.csv", index=False, float_format="%.6g")
-interclass.to_matrix(tables["magnitude"], "positive").to_csv(
-    R / "tables" / "interclass_matrix_magnitude.csv", index=False, float_format="%.6g")
+write_table(interclass.to_matrix(tables["counts"], "net"), R / "tables" / "interclass_matrix_sign_counts.csv")
+write_table(interclass.to_matrix(tables["magnitude"], "positive"), R / "tables" / "interclass_matrix_magnitude.csv")
 tables["comparison"].query("layer == 'logits'").round(3).head(12)
 
 # %% [markdown]
@@ -153,7 +151,7 @@ for stack in stacks:
     }, title=f"{stack}: evidence for class c (rows) inside predicted region k (columns)")
     plots.savefig(fig, R / "figures" / f"interclass_{stack}_heatmaps.png")
     for kind in ("bars", "heatmaps"):
-        display(Image(filename=str(R / "figures" / f"interclass_{stack}_{kind}.png")))
+        show(R / "figures" / f"interclass_{stack}_{kind}.png")
 
 # %% [markdown]
 # ## Where the two variants disagree

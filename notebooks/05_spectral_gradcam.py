@@ -52,10 +52,10 @@ violin_pixels = 1500
 
 # %%
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai import registry, spectral
 from eoxai.xai.explanation_figures import plot_effect_heatmap, plot_group_bars, plot_violins
@@ -89,7 +89,7 @@ for stack in stacks:
 
 bands_table = pd.concat(rows, ignore_index=True)
 bands_table = bands_table[["stack", "baseline", *[c for c in bands_table.columns if c not in ("stack", "baseline")]]]
-bands_table.to_csv(R / "tables" / "spectral_bands.csv", index=False, float_format="%.6g")
+write_table(bands_table, R / "tables" / "spectral_bands.csv")
 bands_table.query("kind == 'modality'").round(3)
 
 # %% [markdown]
@@ -100,7 +100,7 @@ bands_table.query("kind == 'modality'").round(3)
 
 # %%
 agreement = spectral.setting_agreement(bands_table)
-agreement.to_csv(R / "tables" / "spectral_agreement.csv", index=False, float_format="%.4g")
+write_table(agreement, R / "tables" / "spectral_agreement.csv", digits=4)
 agreement.groupby(["stack", "comparison"])["spearman"].describe()[["mean", "min", "max"]].round(2)
 
 # %% [markdown]
@@ -122,7 +122,7 @@ for stack in stacks:
     plots.savefig(plot_group_bars(t, title=f"{stack}: modality-group effect on each class's Grad-CAM"),
                   R / "figures" / f"spectral_{stack}_modalities.png")
     for kind in ("violins", "heatmap", "modalities"):
-        display(Image(filename=str(R / "figures" / f"spectral_{stack}_{kind}.png")))
+        show(R / "figures" / f"spectral_{stack}_{kind}.png")
 
 # %% [markdown]
 # ## Findings

@@ -59,10 +59,10 @@ import time
 
 import numpy as np
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.reference import load_reference
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.stacks import cube_declaration, explained_target
 from eoxai.xai import attribution, registry
@@ -126,15 +126,15 @@ for stack in stacks:
         composite_title=f"RGB = {', '.join(rgb)}\n(2-98 % stretch)",
         title=f"{stack}: evidence for '{classes[target]}' by three methods ({split} split, seed {seed})")
     plots.savefig(fig, R / "figures" / f"occlusion_ig_gradcam_{stack}.png")
-    display(Image(filename=str(R / "figures" / f"occlusion_ig_gradcam_{stack}.png")))
+    show(R / "figures" / f"occlusion_ig_gradcam_{stack}.png")
 
 # %%
 instances = pd.DataFrame(inst_rows)
 agreement = pd.concat(agree_parts, ignore_index=True)[["stack", "sample", "method_a", "method_b", "spearman"]]
 band_table = pd.concat(band_parts, ignore_index=True)[["stack", "method", "sample", "band", "total", "abs_total"]]
-instances.to_csv(R / "tables" / "occlusion_ig_gradcam_instances.csv", index=False, float_format="%.6g")
-agreement.to_csv(R / "tables" / "occlusion_ig_gradcam_agreement.csv", index=False, float_format="%.4g")
-band_table.to_csv(R / "tables" / "occlusion_ig_gradcam_bands.csv", index=False, float_format="%.6g")
+write_table(instances, R / "tables" / "occlusion_ig_gradcam_instances.csv")
+write_table(agreement, R / "tables" / "occlusion_ig_gradcam_agreement.csv", digits=4)
+write_table(band_table, R / "tables" / "occlusion_ig_gradcam_bands.csv")
 # the timing columns are in the CSV; the findings print them on marked lines
 instances.drop(columns=[c for c in instances if c.startswith("seconds_")]).round(4)
 

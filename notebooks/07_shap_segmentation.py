@@ -55,7 +55,6 @@ batch_size = 64
 
 # %%
 import pandas as pd
-from IPython.display import Image, display
 from scipy import stats
 
 from eoxai import plots
@@ -63,6 +62,7 @@ from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
@@ -71,9 +71,6 @@ from eoxai.xai.shap_seg import band_group_table, partition_table
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
 
-
-def show(path):
-    display(Image(filename=str(path)))
 
 
 # %% [markdown]
@@ -102,7 +99,7 @@ for stack in stacks:
 part_table = pd.concat([partition_table(partition[s], chosen[s].origins).assign(
     block_px=max(1, metas[s]["tile_size"] // grid), max_evals=max_evals) for s in stacks], keys=stacks,
     names=["stack", None]).reset_index(level=0)
-part_table.to_csv(R / "tables" / "shap_partition.csv", index=False, float_format="%.6g")
+write_table(part_table, R / "tables" / "shap_partition.csv")
 part_table
 
 # %% [markdown]
@@ -127,7 +124,7 @@ exact = {s: registry.get("modality_shap")(models[s], kind="logit", batch_size=ba
          .dataset(tiles[s].images.to(dev)) for s in stacks}
 groups_table = pd.concat([band_group_table(exact[s], tiles[s].origins) for s in stacks], keys=stacks,
                          names=["stack", None]).reset_index(level=0)
-groups_table.to_csv(R / "tables" / "shap_band_groups.csv", index=False, float_format="%.6g")
+write_table(groups_table, R / "tables" / "shap_band_groups.csv")
 for stack in stacks:
     fig = plot_band_groups(groups_table[groups_table["stack"] == stack],
                            title=f"{stack}: exact Shapley values of the modalities ({len(tiles[stack])} {split} tiles)")
@@ -139,7 +136,7 @@ for stack in stacks:
 # %%
 summary = (groups_table.groupby(["stack", "class", "modality"], as_index=False)
            .agg(tiles=("shap", "size"), mean_shap=("shap", "mean"), mean_leave_one_out=("leave_one_out", "mean")))
-summary.to_csv(R / "tables" / "shap_band_groups_summary.csv", index=False, float_format="%.6g")
+write_table(summary, R / "tables" / "shap_band_groups_summary.csv")
 for stack in stacks:
     s = groups_table[groups_table["stack"] == stack]
     eff = (s.groupby(["tile_row", "tile_col", "class"]).agg(total=("shap", "sum"), score=("score", "first"),

@@ -47,13 +47,13 @@ batch_size = 16
 
 # %%
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_influence, plot_occlusion
 from eoxai.xai.modality import band_groups, influence_agreement, modality_occlusion, occlusion_influence
@@ -61,9 +61,6 @@ from eoxai.xai.modality import band_groups, influence_agreement, modality_occlus
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
 
-
-def show(path):
-    display(Image(filename=str(path)))
 
 
 # %% [markdown]
@@ -89,8 +86,8 @@ iou = pd.concat(split_tables)[["stack", "modality", "replacement", "class", "til
                                 "iou_drop"]]
 per_tile = pd.concat(tile_tables)
 per_tile = per_tile[["stack", *[c for c in per_tile.columns if c != "stack"]]]
-iou.to_csv(R / "tables" / "modality_occlusion_iou.csv", index=False, float_format="%.6g")
-per_tile.to_csv(R / "tables" / "modality_occlusion_tiles.csv", index=False, float_format="%.6g")
+write_table(iou, R / "tables" / "modality_occlusion_iou.csv")
+write_table(per_tile, R / "tables" / "modality_occlusion_tiles.csv")
 iou.pivot_table(index=["stack", "class"], columns=["modality", "replacement"], values="iou_drop").round(3)
 
 # %% [markdown]
@@ -105,7 +102,7 @@ emb = (per_tile.drop_duplicates(["stack", "tile_row", "tile_col", "modality", "r
        .groupby(["stack", "modality", "replacement"], as_index=False)
        .agg(embedding_l2_relative=("embedding_l2_relative", "mean")))
 ranking = ranking.merge(emb, on=["stack", "modality", "replacement"])
-ranking.to_csv(R / "tables" / "modality_occlusion_ranking.csv", index=False, float_format="%.6g")
+write_table(ranking, R / "tables" / "modality_occlusion_ranking.csv")
 for stack in stacks:
     r = ranking[ranking["stack"] == stack]
     for how in replacements:
@@ -138,7 +135,7 @@ for stack in stacks:
 agreement = pd.DataFrame(agreements, columns=["stack", "seed", "occlusion_measure", "occlusion_replacement", "n",
                                               "spearman", "spearman_p", "kendall", "kendall_p",
                                               "top_modality_agreement"])
-agreement.to_csv(R / "tables" / "modality_influence_agreement.csv", index=False, float_format="%.6g")
+write_table(agreement, R / "tables" / "modality_influence_agreement.csv")
 for rec in agreement.to_dict("records"):
     if not rec["n"] or pd.isna(rec["spearman"]):
         print(f"{rec['stack']}: {int(rec['n'])} tile x modality pairs have both a learned score (seed "

@@ -70,7 +70,7 @@ report_instance = 0
 
 # %%
 import pandas as pd
-from IPython.display import Image, Markdown, display
+from IPython.display import Markdown, display
 
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
@@ -78,6 +78,7 @@ from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
 from eoxai.xai.modality import band_groups
@@ -90,9 +91,6 @@ settings = method_settings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlu
                            shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
                            batch_size=batch_size, kind="probability", memory_mb=explainer_memory_mb)
 
-
-def show(path):
-    display(Image(filename=str(path)))
 
 
 # %% [markdown]
@@ -117,10 +115,10 @@ for stack in stacks:
         tables.setdefault(name, []).append(df.assign(stack=stack))
 tables = {k: pd.concat(v)[["stack", *[c for c in v[0].columns if c != "stack"]]] for k, v in tables.items()}
 for name, df in tables.items():
-    df.to_csv(R / "tables" / f"xai_{name}.csv", index=False, float_format="%.6g")
+    write_table(df, R / "tables" / f"xai_{name}.csv")
 
 card = scorecard(tables, sanity_threshold=sanity_threshold)
-card.to_csv(R / "tables" / "xai_scorecard.csv", index=False, float_format="%.6g")
+write_table(card, R / "tables" / "xai_scorecard.csv")
 card.round(3)
 
 # %% [markdown]

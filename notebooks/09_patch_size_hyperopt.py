@@ -65,7 +65,7 @@ bootstrap = 1000
 prisma = None
 
 # %%
-from IPython.display import Image, display
+from IPython.display import display
 
 from eoxai import plots
 from eoxai.hyperspectral import plots as hplots
@@ -83,16 +83,13 @@ from eoxai.hyperspectral.study import (
     size_table,
     spectrum_table,
 )
+from eoxai.notebook import show
 from eoxai.session import select_device, start_notebook
 
 _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                       folders=("tables", "figures", "interim"))
 CACHE = R / "interim" / "patch_size"
 
-
-def show(fig, name):
-    """Save a figure under results/figures and display the PNG."""
-    display(Image(filename=str(plots.savefig(fig, R / "figures" / f"{name}.png"))))
 
 
 # %% [markdown]
@@ -120,7 +117,7 @@ for c in left_out:
     print(f"Class {c!r} is left out of training and evaluation"
           + (f": it has no labelled pixel in the {', '.join(empty)} split." if empty else " (profile choice)."))
 if "x_origin" in ds.coords:
-    show(hplots.plot_tile_split(ds), "patch_size_tiles")
+    show(hplots.plot_tile_split(ds), R / "figures" / "patch_size_tiles.png")
 
 # %% [markdown]
 # ## The grid: models x patch sizes x instances
@@ -166,8 +163,8 @@ table["chosen"] = [int(selection.set_index("model").loc[m, "chosen"]) == p
                    for m, p in zip(table.model, table.patch_size)]
 table.to_csv(R / "tables" / "patch_size.csv", index=False)
 display(table.round(3))
-show(hplots.plot_f1(table, selection), "patch_size_f1")
-show(hplots.plot_explanation_metrics(table, selection), "patch_size_explanations")
+show(hplots.plot_f1(table, selection), R / "figures" / "patch_size_f1.png")
+show(hplots.plot_explanation_metrics(table, selection), R / "figures" / "patch_size_explanations.png")
 
 # %% [markdown]
 # A flat explanation agrees with every other flat explanation, so low cross-instance divergence
@@ -207,7 +204,7 @@ spectrum = spectrum_table(results, data, config, explain_pixels=explain_pixels)
 spectrum.to_csv(R / "tables" / "patch_size_spectrum.csv", index=False)
 chosen = dict(zip(selection.model, selection.chosen.astype(int)))
 dropped_nm = [float(w) for w in ds.attrs.get("dropped_wavelengths_nm", [])]
-show(hplots.plot_spectrum(spectrum, chosen, dropped_nm), "patch_size_spectrum")
+show(hplots.plot_spectrum(spectrum, chosen, dropped_nm), R / "figures" / "patch_size_spectrum.png")
 mean_reflectance = ds["band_mean"].to_series()  # training-tile mean reflectance per band
 for model, size in chosen.items():
     s = spectrum[(spectrum.model == model) & (spectrum.patch_size == size)].nlargest(5, "attribution_share")

@@ -56,10 +56,11 @@ n_random = 10
 import time
 
 import pandas as pd
-from IPython.display import Image, display
 
 from eoxai import plots, scene
+from eoxai.accuracy import plot_confusion
 from eoxai.data.eurosat import class_counts, open_eurosat
+from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_blur_drop, plot_scene_shap
@@ -68,9 +69,6 @@ from eoxai.xai.scene_shap import choose_images
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures", "models"))
 
-
-def show(name: str) -> None:
-    display(Image(filename=str(R / "figures" / name)))
 
 
 # %% [markdown]
@@ -87,7 +85,7 @@ pd.DataFrame({s: class_counts(ds.targets, classes) for s, ds in splits.items()})
 
 # %%
 plots.savefig(splits["train"].plot_grid(per_class=4), R / "figures" / "scene_samples.png")
-show("scene_samples.png")
+show(R / "figures" / "scene_samples.png")
 
 # %% [markdown]
 # ## Training
@@ -100,12 +98,12 @@ history = scene.fit_classifier(model, data["train"], data["validation"],
                                scene.scene_config(epochs=epochs, batch_size=batch_size, lr=lr), seed=seed, device=dev)
 train_seconds = time.perf_counter() - start
 scene.save_classifier(R / "models" / "scene_classifier.pt", model, dataset=dataset, seed=seed, epochs=epochs)
-history.to_csv(R / "tables" / "scene_history.csv", index=False, float_format="%.6g")
+write_table(history, R / "tables" / "scene_history.csv")
 plots.savefig(scene.plot_history(history, title=f"{arch} on {dataset}: training history"),
               R / "figures" / "scene_history.png")
 print(f"trained {arch} ({'pretrained' if pretrained else 'random init'}) for {epochs} epoch(s) "
       f"on {len(splits['train'])} scenes in {train_seconds:.0f} s")
-show("scene_history.png")
+show(R / "figures" / "scene_history.png")
 
 # %% [markdown]
 # ## Test accuracy and confusion matrix
@@ -116,16 +114,17 @@ summary = pd.DataFrame([{"dataset": dataset, "arch": arch, "pretrained": pretrai
                          "n_train": len(splits["train"]), "n_validation": len(splits["validation"]),
                          "n_test": metrics["n"], "accuracy": metrics["accuracy"],
                          "balanced_accuracy": metrics["balanced_accuracy"], "macro_f1": metrics["macro_f1"]}])
-summary.to_csv(R / "tables" / "scene_metrics.csv", index=False, float_format="%.6g")
+write_table(summary, R / "tables" / "scene_metrics.csv")
 confusion.to_dataframe().reset_index().to_csv(R / "tables" / "scene_confusion.csv", index=False)
-plots.savefig(scene.plot_confusion(confusion, title=f"{arch} on the {dataset} test split: accuracy "
-                                   f"{metrics['accuracy']:.1%}\n(cells: scene counts; colour: share of the true class)"),
+plots.savefig(plot_confusion(confusion.values, list(confusion.true.values), annotate="count", unit="scenes",
+                             title=f"{arch} on the {dataset} test split: accuracy {metrics['accuracy']:.1%}\n"
+                                   "(cells: scene counts; colour: share of the reference class)"),
               R / "figures" / "scene_confusion.png")
 cs = scene.confusion_summary(confusion)
 print(f"Test accuracy {metrics['accuracy']:.1%} (macro F1 {metrics['macro_f1']:.3f}) on {metrics['n']} scenes; "
       f"the hardest class is {cs['hardest_class']} (recall {cs['hardest_recall']:.0%}); the most frequent "
       f"confusion is {cs['confused_true']} taken for {cs['confused_predicted']} ({cs['confused_count']} scenes).")
-show("scene_confusion.png")
+show(R / "figures" / "scene_confusion.png")
 
 # %% [markdown]
 # ## SHAP Partition maps of the top-k classes
@@ -145,7 +144,7 @@ shap_seconds = time.perf_counter() - start
 test = splits["test"]
 table.insert(1, "file", [test.files[chosen[i]] for i in table["image"]])
 table.insert(2, "true_class", [classes[test.targets[chosen[i]]] for i in table["image"]])
-table.to_csv(R / "tables" / "scene_blur_drop.csv", index=False, float_format="%.6g")
+write_table(table, R / "tables" / "scene_blur_drop.csv")
 print(f"{len(chosen)} scenes x top-{top_k} classes explained with max_evals={max_evals} in {shap_seconds:.0f} s "
       f"({predictor.n_images} model evaluations, {predictor.n_images / max(predictor.seconds, 1e-9):.0f} images/s "
       "inside the model)")
@@ -154,7 +153,7 @@ for i, idx in enumerate(chosen):
                                 title=f"{test.files[idx]}: Partition SHAP, blur({blur[0]},{blur[1]}), "
                                       f"max_evals={max_evals}")
     plots.savefig(fig, R / "figures" / f"scene_shap_{i}.png")
-    show(f"scene_shap_{i}.png")
+    show(R / "figures" / f"scene_shap_{i}.png")
 
 # %% [markdown]
 # ## Blur drop: are the top SHAP pixels the ones the model needs?
@@ -173,6 +172,6 @@ print(f"Blurring the top {drop_fraction:.0%} SHAP pixels lowers the predicted cl
       f"{top1['drop_top'].mean():.3f} on average, blurring {drop_fraction:.0%} random pixels by "
       f"{top1['drop_random'].mean():.3f}; the SHAP pixels matter more than random ones in {wins} of {len(top1)} scenes. "
       f"Over all top-{top_k} maps the difference (top - random) is {table['drop_difference'].mean():.3f} on average.")
-show("scene_blur_drop.png")
+show(R / "figures" / "scene_blur_drop.png")
 top1[["file", "true_class", "class_name", "probability", "probability_top_blurred",
       "probability_random_blurred", "drop_top", "drop_random"]].round(3)

@@ -33,7 +33,7 @@ from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
-from eoxai.errors import EoxaiError
+from eoxai.errors import EoxaiError, InputError
 from eoxai.metrics import confusion_table, per_class_table, summary_row, tile_confusion
 from eoxai.stats import mean_ci, paired_test
 from eoxai.tiles import TileDataset
@@ -338,18 +338,28 @@ def plot_predictions(cube: xr.Dataset, maps: Mapping[str, np.ndarray], class_nam
     return fig
 
 
-def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str | None = None) -> Figure:
-    """Row-normalised confusion matrix (share of each reference class), annotated."""
-    cm = np.asarray(cm, dtype=np.float64)
-    share = np.divide(cm, cm.sum(axis=1, keepdims=True), out=np.full(cm.shape, np.nan),
-                      where=cm.sum(axis=1, keepdims=True) > 0)
-    size = 1.0 + 0.9 * len(class_names)
+def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str | None = None, *,
+                   annotate: str = "share", unit: str = "pixels") -> Figure:
+    """Row-normalised confusion matrix ``(K, K)`` (reference x predicted), one figure for every notebook.
+
+    Colours are the share of each reference class (recall on the diagonal); cells are annotated with
+    that share (``annotate="share"``) or with the counts (``"count"``); ``unit`` names what is
+    counted (``pixels`` in 03, ``scenes`` in 10).
+    """
+    if annotate not in ("share", "count"):
+        raise InputError(f"annotate must be 'share' or 'count', got {annotate!r}")
+    counts = np.asarray(cm, dtype=np.float64)
+    share = np.divide(counts, counts.sum(axis=1, keepdims=True), out=np.full(counts.shape, np.nan),
+                      where=counts.sum(axis=1, keepdims=True) > 0)
+    size = 1.0 + 0.9 * len(class_names) if len(class_names) <= 6 else 6.4
     fig, ax = plt.subplots(figsize=(size + 1.6, size), constrained_layout=True)
-    sns.heatmap(share, annot=True, fmt=".2f", cmap=plots.SEQUENTIAL, vmin=0, vmax=1, ax=ax, square=True,
-                xticklabels=class_names, yticklabels=class_names, cbar_kws={"label": "share of reference pixels"})
+    annot = share if annotate == "share" else counts.astype(np.int64)
+    sns.heatmap(share, annot=annot, fmt=".2f" if annotate == "share" else "d", cmap=plots.SEQUENTIAL, vmin=0, vmax=1,
+                ax=ax, square=True, xticklabels=list(class_names), yticklabels=list(class_names),
+                cbar_kws={"label": f"share of reference {unit}"}, annot_kws={"fontsize": 7 if len(class_names) > 6 else 10})
     ax.set_xlabel("predicted class")
     ax.set_ylabel("reference class")
-    ax.set_title(title or "confusion matrix (test split)", fontsize=9)
+    ax.set_title(title or f"confusion matrix (test split; {unit})", fontsize=9)
     return fig
 
 

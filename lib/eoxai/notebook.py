@@ -34,11 +34,12 @@ def write_table(table: pd.DataFrame, path: str | Path, *, digits: int = TABLE_DI
     return path
 
 
-def show(figure: Figure | str | Path, path: str | Path | None = None) -> Path:
+def show(figure: Figure | str | Path, path: str | Path | None = None) -> None:
     """Display a PNG in the notebook; a ``Figure`` is first saved to ``path`` (deterministic PNG).
 
     ``show(path)`` displays an existing PNG; ``show(fig, path)`` saves ``fig`` with
-    :func:`eoxai.plots.savefig`, closes it and displays the file. Returns the PNG's path.
+    :func:`eoxai.plots.savefig`, closes it and displays the file. Returns None, so a cell ending in
+    ``show(...)`` prints no ``Out[]`` value.
     """
     from IPython.display import Image, display
 
@@ -51,4 +52,3 @@ def show(figure: Figure | str | Path, path: str | Path | None = None) -> Path:
         if not png.is_file():
             raise InputError(f"show: no figure at {png.as_posix()} (was it written by an earlier cell?)")
     display(Image(filename=str(png)))
-    return png

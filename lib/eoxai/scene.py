@@ -185,25 +185,6 @@ def confusion_summary(confusion: xr.DataArray) -> dict[str, Any]:
 # figures
 
 
-def plot_confusion(confusion: xr.DataArray, title: str | None = None) -> Figure:
-    """Heat map of a ``(true, predicted)`` confusion matrix, rows normalised to recall, counts annotated."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from eoxai.plots import SEQUENTIAL
-
-    counts = confusion.values
-    recall = counts / np.maximum(counts.sum(1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7.6, 6.4), constrained_layout=True)
-    sns.heatmap(recall, annot=counts, fmt="d", cmap=SEQUENTIAL, vmin=0, vmax=1, square=True, ax=ax,
-                xticklabels=list(confusion.predicted.values), yticklabels=list(confusion.true.values),
-                cbar_kws={"label": "share of the true class (recall)"}, annot_kws={"fontsize": 7})
-    ax.set_xlabel("predicted class")
-    ax.set_ylabel("true class")
-    ax.set_title(title or "confusion matrix (test split; numbers are scene counts)")
-    return fig
-
-
 def plot_history(history: pd.DataFrame, title: str | None = None) -> Figure:
     """Loss and accuracy per epoch (training, and validation where present)."""
     import matplotlib.pyplot as plt
