@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "lib"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from seed_scale import SEED_MODALITIES, gradcam_section, overhead_section  # noqa: E402
+from seed_scale import SOURCE_MODALITIES, gradcam_section, overhead_section  # noqa: E402
 
 from eoxai.models import build_model  # noqa: E402
 from eoxai.session import select_device  # noqa: E402
@@ -77,11 +77,11 @@ def step_flops(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 def train_rows(a: argparse.Namespace, device: torch.device, name: str) -> list[dict]:
-    bands = sum(SEED_MODALITIES.values())
+    bands = sum(SOURCE_MODALITIES.values())
     torch.manual_seed(0)
     x = torch.randn(a.batch, bands, a.tile, a.tile, device=device)
     y = torch.randint(0, a.classes, (a.batch, a.tile, a.tile), device=device)
-    flops = step_flops(build_model("manet_mit", SEED_MODALITIES, [f"c{i}" for i in range(a.classes)],
+    flops = step_flops(build_model("manet_mit", SOURCE_MODALITIES, [f"c{i}" for i in range(a.classes)],
                                    a.size).to(device).train(), x, y)
     peak = peak_tflops(name, a.peak_tflops) * 1e12
     modes = [("fp32 eager", False, False), ("bf16 autocast + channels_last", True, False)]
@@ -90,7 +90,7 @@ def train_rows(a: argparse.Namespace, device: torch.device, name: str) -> list[d
     rows, base = [], None
     for mode, bf16, compiled in modes:
         torch.manual_seed(0)
-        model = build_model("manet_mit", SEED_MODALITIES, [f"c{i}" for i in range(a.classes)], a.size).to(device)
+        model = build_model("manet_mit", SOURCE_MODALITIES, [f"c{i}" for i in range(a.classes)], a.size).to(device)
         model.train()
         xb = x
         if bf16:

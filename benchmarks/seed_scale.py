@@ -50,7 +50,7 @@ from eoxai.xai.gradcam import AllClassGradCAM  # noqa: E402
 from eoxai.xai.shap_seg import SegmentationScorer, explain_partition  # noqa: E402
 from eoxai.xai.targets import ScalarOutput  # noqa: E402
 
-SEED_MODALITIES = {"s1": 2, "s2_t1": 9, "s2_t2": 9, "dem": 1}  # 21 bands, as the seeds' fused stacks
+SOURCE_MODALITIES = {"s1": 2, "s2_t1": 9, "s2_t2": 9, "dem": 1}  # 21 bands, as the source papers' fused stacks
 QUICK_MODALITIES = {"s1": 2, "s2": 13}  # sen1floods11: 15 bands
 
 
@@ -92,7 +92,7 @@ def gradcam_section(scales: list[tuple[str, int]], classes: list[int], layers: l
     print("| model | tile | K | layer | seed loop s | ours s | speed-up | vmap s | vmap / ours | goal | max rel diff |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size, tile in scales:
-        modalities = QUICK_MODALITIES if size == "b0" else SEED_MODALITIES
+        modalities = QUICK_MODALITIES if size == "b0" else SOURCE_MODALITIES
         bands = sum(modalities.values())
         for k in classes:
             torch.manual_seed(0)

@@ -217,13 +217,13 @@ conv
 # the half-width of the interval on our fused-minus-optical difference:
 
 # %%
-SEED_GAP = 0.722 - 0.714  # Ebrahimi & Kumar's reported fused minus optical-only mIoU
+SOURCE_GAP = 0.722 - 0.714  # Ebrahimi & Kumar's reported fused minus optical-only mIoU
 fused_vs_optical = tests[(tests.comparison == "fused vs optical") & (tests.metric == "miou") & (tests.unit == "seed")]
 for _, r in fused_vs_optical.iterrows():
     half = (r.diff_high - r.diff_low) / 2
     if np.isfinite(half):
-        print(f"{r['stack']}: half-width {half:.3f} mIoU, {half / SEED_GAP:.1f}x the source papers' gap of {SEED_GAP:.3f}: "
-              f"{'a gap that size would not be detectable here' if half > SEED_GAP else 'resolvable'}.")
+        print(f"{r['stack']}: half-width {half:.3f} mIoU, {half / SOURCE_GAP:.1f}x the source papers' gap of {SOURCE_GAP:.3f}: "
+              f"{'a gap that size would not be detectable here' if half > SOURCE_GAP else 'resolvable'}.")
     else:
         print(f"{r['stack']}: {r.n} seed(s), no interval.")
 

@@ -70,7 +70,23 @@ def select_bands(cube: xr.Dataset, modalities: Sequence[str] | None = None) -> l
     return keep
 
 
-class TileDataset(Dataset):
+class BandedTiles:
+    """What the training engine asks of any tile dataset (in memory or streamed): its band count
+    and a check that a batch ``(B, C, H, W)`` has it. Subclasses set ``bands``."""
+
+    bands: list[str]
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.bands)
+
+    def check_batch(self, image: torch.Tensor) -> None:
+        """Raise :class:`BandCountError` if ``image`` ``(B, C, H, W)`` has another band count."""
+        if image.ndim != 4 or image.shape[1] != self.in_channels:
+            raise BandCountError(f"batch of shape {tuple(image.shape)}; this dataset has {self.in_channels} bands")
+
+
+class TileDataset(BandedTiles, Dataset):
     """Tiles of one split of a fused cube (see :mod:`eoxai.fusion`).
 
     Each sample is a dict::
@@ -126,14 +142,6 @@ class TileDataset(Dataset):
             "origin": torch.tensor([r, c]),
         }
 
-    @property
-    def in_channels(self) -> int:
-        return len(self.bands)
-
-    def check_batch(self, image: torch.Tensor) -> None:
-        """Raise :class:`BandCountError` if ``image`` ``(B, C, H, W)`` has another band count."""
-        if image.ndim != 4 or image.shape[1] != self.in_channels:
-            raise BandCountError(f"batch of shape {tuple(image.shape)}; this dataset has {self.in_channels} bands")
 
     def plot(self, sample: dict[str, torch.Tensor], title: str | None = None) -> Figure:
         """The sample's first three bands (contrast-stretched) beside its mask."""

@@ -35,7 +35,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from eoxai.data.collection import SPLITS, SceneCollection, encode_window, label_lookup, open_dataset, scale_window
-from eoxai.errors import BandCountError, EmptyTileError, InputError, ModalityError
+from eoxai.errors import EmptyTileError, InputError, ModalityError
+from eoxai.tiles import BandedTiles
 
 IGNORE_INDEX = -1
 #: open raster handles a reader keeps per process (the oldest is closed first)
@@ -66,7 +67,7 @@ def tile_grid(height: int, width: int, tile_size: int, stride: int) -> list[tupl
     return [(r, c) for r in range(0, height - tile_size + 1, stride) for c in range(0, width - tile_size + 1, stride)]
 
 
-class SceneTileDataset(Dataset):
+class SceneTileDataset(BandedTiles, Dataset):
     """Tiles of one split of a scene collection, read on demand (see the module doc).
 
     Each sample is a dict, as :class:`eoxai.tiles.TileDataset`'s::
@@ -226,16 +227,7 @@ class SceneTileDataset(Dataset):
         return {"image": torch.from_numpy(image), "mask": torch.from_numpy(mask),
                 "origin": torch.tensor([r, c]), "scene": torch.tensor(scene)}
 
-    # --- what the engine needs ------------------------------------------------------------------
-
-    @property
-    def in_channels(self) -> int:
-        return len(self.bands)
-
-    def check_batch(self, image: torch.Tensor) -> None:
-        """Raise :class:`BandCountError` if ``image`` ``(B, C, H, W)`` has another band count."""
-        if image.ndim != 4 or image.shape[1] != self.in_channels:
-            raise BandCountError(f"batch of shape {tuple(image.shape)}; this dataset has {self.in_channels} bands")
+    # --- what the engine needs (in_channels, check_batch: BandedTiles) ------------------------
 
     def class_pixel_counts(self) -> np.ndarray:
         """Labelled pixels per class ``(K,)`` over this split's tiles (class weights, absent classes)."""
