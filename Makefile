@@ -56,6 +56,7 @@ test-fast: setup  ## the tests without the pipeline and slow ones (no Snakemake,
 
 lint: setup  ## ruff (style, imports, docstrings) on lib, then mypy on the eoxai package
 	$(BIN)/ruff check lib
+	$(BIN)/ruff check --isolated --select F821,F811 notebooks  # undefined or redefined names in the notebooks
 	$(BIN)/mypy
 
 smoke: setup  ## the whole DAG on the smoke profile, into results/smoke/

@@ -51,6 +51,7 @@ import pandas as pd
 from eoxai import plots
 from eoxai.config import load_profile, stack_declarations
 from eoxai.fusion import write_cube
+from eoxai.notebook import show, write_table
 from eoxai.split import class_balance
 from eoxai.stacks import as_declaration, band_statistics, fuse_stack, fusion_summary, load_stack, plot_stack
 

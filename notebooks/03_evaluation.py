@@ -121,10 +121,10 @@ size
 # training than about architectures) or had reached a validation plateau.
 
 # %%
-show = ["stack", "arch", "inputs", "n_seeds", "epochs", "miou_mean", "miou_ci_low", "miou_ci_high", "f1_mean",
+columns = ["stack", "arch", "inputs", "n_seeds", "epochs", "miou_mean", "miou_ci_low", "miou_ci_high", "f1_mean",
         "f1_ci_low", "f1_ci_high", "oa_mean", "kappa_mean", "miou_diff_vs_optical", "p_paired_t_seeds",
         "p_wilcoxon_tiles"]
-ablation[show].round(3)
+ablation[columns].round(3)
 
 # %%
 path = plots.savefig(plot_ablation(ev.runs, ablation, "miou", level), F / "ablation.png")
