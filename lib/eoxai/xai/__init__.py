@@ -18,4 +18,6 @@ imports nothing itself, so one method's dependencies never slow another's import
 - ``instances``    the seeded choice of held-out tiles every explanation notebook explains
 - ``explanation_figures``  shared figures of notebooks 07-08b
 - ``synthetic``    a hand-built model whose output depends on known bands (for tests)
+- ``known_answer`` synthetic labels with a known true explanation (band, modality, spatial rules)
+                   and the grades of explainers against it (notebook 11)
 """
