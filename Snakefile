@@ -73,6 +73,8 @@ include: "workflow/rules/hyperspectral.smk"  # 09 patch-size study
 
 include: "workflow/rules/scene.smk"  # 10 scene-level SHAP
 
+include: "workflow/rules/known_answer.smk"  # 11 explanations graded against known answers (synthetic labels)
+
 include: "workflow/rules/audit.smk"  # reviewer audit
 
 

@@ -527,8 +527,120 @@ def run_explainers(
                              maps=rng.standard_normal((n, h, w)), modality_names=mod_names))
     return out
 
+
+# --------------------------------------------------------------------------- training on a rule, and checking its use
+
+
+def train_on_rule(cube: xr.Dataset, spec: Any, *, device: str | torch.device = "cpu",
+                  progress: bool = False) -> tuple[nn.Module, dict[str, Any]]:
+    """Train ``spec`` (an :class:`eoxai.train.RunSpec`) on a :func:`synthetic_cube` with the compendium's
+    own training (:func:`eoxai.train.run_datasets`, :func:`eoxai.models.build_model`, :func:`eoxai.train.fit`).
+
+    Returns the best model (eval mode) and ``fit``'s info plus ``modalities`` and ``bands``.
+    Nothing is saved: the synthetic models exist for this benchmark only.
+    """
+    from eoxai.models import build_model
+    from eoxai.runtime import seed_everything
+    from eoxai.train import fit, run_datasets
+
+    if "synthetic_rule" not in cube.attrs:
+        raise KnownAnswerError("train_on_rule() trains on synthetic labels only: pass a synthetic_cube()")
+    from eoxai.tiles import split_code
+
+    for split in ("train", "validation"):  # fit on train, early-stop on validation (as notebook 02)
+        on_split = cube["label"].values[cube["split"].values == split_code(split)]
+        if len(np.unique(on_split[on_split >= 0])) < 2:
+            raise KnownAnswerError(f"rule {cube.attrs['synthetic_rule']!r}: the {split} split holds fewer than "
+                                   "two synthetic classes; choose another threshold or radius")
+    train, val, mods = run_datasets(cube, spec)
+    seed_everything(spec.seed)
+    model = build_model(spec.arch, mods, train.class_names, size=spec.config.size, weights=spec.config.weights)
+    model, _, info = fit(model, train, val, spec.config, spec.seed, device=device, progress=progress,
+                         desc=f"{spec.stack} {cube.attrs['synthetic_rule']} {spec.name}")
+    return model, {**info, "modalities": mods, "bands": list(train.bands), "train_tiles": len(train)}
+
+
+def rule_use(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rule_bands: Sequence[int],
+             seed: int, batch_size: int = 32) -> dict[str, float]:
+    """Does ``model`` use the rule? Pixel accuracy on held-out synthetic labels, with the rule's bands
+    permuted within each tile (should fall to chance) and with every other band permuted (should stay).
+
+    Returns ``synthetic_accuracy``, ``accuracy_rule_bands_permuted``, ``accuracy_other_bands_permuted``.
+    """
+    others = [i for i in range(images.shape[1]) if i not in set(rule_bands)]
+    out = {"synthetic_accuracy": pixel_accuracy(model, images, masks, batch_size),
+           "accuracy_rule_bands_permuted": pixel_accuracy(model, permute_bands(images, rule_bands, seed), masks,
+                                                          batch_size)}
+    out["accuracy_other_bands_permuted"] = (pixel_accuracy(model, permute_bands(images, others, seed), masks,
+                                                           batch_size) if others else float("nan"))
+    return out
+
+
+def recovery(summary: pd.DataFrame, level: float = 0.8, chance_method: str = "random") -> pd.DataFrame:
+    """Per ``(stack, synthetic_rule, method, grade)`` of a :func:`summarise` table: ``recovered`` (mean
+    >= ``level``) and ``above_chance`` (the interval's lower bound above the ``chance_method``'s mean
+    for the same rule and grade; for the chance method itself, False)."""
+    keys = ["stack", "synthetic_rule", "grade"]
+    chance = summary[summary["method"] == chance_method][[*keys, "mean"]].rename(columns={"mean": "chance_mean"})
+    out = summary.merge(chance, on=keys, how="left")
+    out["recovered"] = out["mean"] >= level
+    out["above_chance"] = (out["ci_low"] > out["chance_mean"]) & (out["method"] != chance_method)
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_grades(summary: pd.DataFrame, title: str = "Known-answer benchmark (synthetic labels)") -> Any:
+    """Heatmaps of the mean grades: one panel per grade, rows methods, columns ``stack / synthetic_rule``."""
+    import matplotlib.pyplot as plt
+
+    grades = [g for g in GRADES if g in set(summary["grade"])]
+    if not grades:  # no model learned its rule (e.g. the one-epoch smoke profile): say so, plot nothing
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.text(0.5, 0.5, "no synthetic model learned its rule: nothing to grade", ha="center", va="center")
+        ax.set_axis_off()
+        fig.suptitle(title)
+        return fig
+    fig, axes = plt.subplots(1, len(grades), figsize=(3.2 * len(grades) + 2, 0.35 * summary["method"].nunique() + 2),
+                             squeeze=False, sharey=True)
+    methods = list(dict.fromkeys(summary["method"]))
+    for ax, g in zip(axes[0], grades, strict=True):
+        t = summary[summary["grade"] == g].assign(rule=lambda d: d["stack"] + " / " + d["synthetic_rule"])
+        m = t.pivot_table(index="method", columns="rule", values="mean").reindex(methods)
+        im = ax.imshow(m.to_numpy(np.float64), vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(m.shape[1]), m.columns, rotation=60, ha="right", fontsize=7)
+        ax.set_yticks(range(len(methods)), methods, fontsize=7)
+        for (r, c), v in np.ndenumerate(m.to_numpy(np.float64)):
+            if np.isfinite(v):
+                ax.text(c, r, f"{v:.2f}", ha="center", va="center", fontsize=6, color="w" if v < 0.6 else "k")
+        ax.set_title(g.replace("_", " "), fontsize=9)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8)
+    fig.suptitle(title)
+    return fig
+
+
+def plot_labels(panels: Sequence[tuple[str, SyntheticLabels]], title: str = "Synthetic labels (known answers)") -> Any:
+    """Each ``(caption, labels)``: the synthetic label map, with a spatial rule's marks (evidence) in red."""
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import ListedColormap
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4), squeeze=False)
+    cmap = ListedColormap(["#d9d9d9", "#1f78b4", "#ffd92f"])
+    for ax, (caption, lab) in zip(axes[0], panels, strict=True):
+        ax.imshow(lab.label + 1, cmap=cmap, vmin=0, vmax=2, interpolation="nearest")
+        if lab.truth.evidence is not None:
+            r, c = np.nonzero(lab.truth.evidence)
+            ax.scatter(c, r, s=0.3, c="red", marker=".", linewidths=0)
+        ax.set_title(caption, fontsize=8)
+        ax.set_axis_off()
+    fig.suptitle(f"{title}: grey no data, blue {CLASS_NAMES[0]}, yellow {CLASS_NAMES[1]}, red marks", fontsize=9)
+    return fig
+
+
 __all__ = [
-    "CLASS_NAMES", "GRADES", "RULE_KINDS", "Explained", "ExplainerSettings", "KnownAnswerError", "SyntheticLabels", "SyntheticRule",
-    "Truth", "evidence_auroc", "grade", "permute_bands", "pixel_accuracy", "pointing_game", "precision_at_k",
-    "ranks", "reciprocal_rank", "run_explainers", "summarise", "synthetic_cube", "top_is_true",
+    "CLASS_NAMES", "GRADES", "RULE_KINDS", "Explained", "ExplainerSettings", "KnownAnswerError", "SyntheticLabels",
+    "SyntheticRule", "Truth", "evidence_auroc", "grade", "permute_bands", "pixel_accuracy", "plot_grades",
+    "plot_labels", "pointing_game", "precision_at_k", "ranks", "reciprocal_rank", "recovery", "rule_use",
+    "run_explainers", "summarise", "synthetic_cube", "top_is_true", "train_on_rule",
 ]
