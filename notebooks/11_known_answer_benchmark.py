@@ -74,7 +74,7 @@ train = {"size": "b0", "epochs": 4, "batch_size": 16, "lr": 0.002, "weight_decay
          "train_stride": 32}
 train_overrides = {"eolearn": {"train_stride": 8}}
 n_tiles = 4
-gradcam_layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.3"}
+gradcam_layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.2"}  # decoder: 08b's layer
 spectral_layer = "segmentation_head.0"
 ig_steps = 16
 occlusion_window = 8

@@ -221,3 +221,27 @@ def test_random_map_is_near_chance_on_a_known_evidence_mask():
     e = Explained("random", maps=np.random.default_rng(0).standard_normal((50, 16, 16)))
     table = grade(e, [], Truth((), "m"), evidence=np.stack([rng_evidence] * 50))
     assert abs(table["evidence_auroc"].mean() - 0.5) < 0.05
+
+
+def test_scorecard_columns_average_the_matching_methods_over_rules():
+    import pandas as pd
+
+    from eoxai.xai.known_answer import scorecard_columns
+
+    summary = pd.DataFrame([
+        # stack, rule, method, grade, mean
+        ("s", "r1", "integrated_gradients", "band_reciprocal_rank", 1.0),
+        ("s", "r2", "integrated_gradients", "band_reciprocal_rank", 0.5),
+        ("s", "r3", "gradcam_decoder", "evidence_auroc", 0.7),
+        ("s", "r3", "gradcam_logits", "evidence_auroc", 0.1),  # another layer than 08b's: not merged
+        ("s", "r1", "band_shapley_exact", "modality_top1", 1.0),
+        ("s", "r3", "shap_partition", "evidence_auroc", 0.9),
+    ], columns=["stack", "synthetic_rule", "method", "grade", "mean"])
+    card = pd.DataFrame({"stack": ["s"] * 4, "method": ["gradcam", "ig", "shap", "random"], "deletion_auc": 0.0})
+    out = scorecard_columns(card, summary).set_index("method")
+    assert out.loc["ig", "known_band_mrr"] == pytest.approx(0.75) and out.loc["ig", "known_rules"] == 2
+    assert out.loc["gradcam", "known_evidence_auroc"] == pytest.approx(0.7)
+    assert out.loc["shap", "known_modality_top1"] == 1.0 and out.loc["shap", "known_evidence_auroc"] == 0.9
+    assert np.isnan(out.loc["gradcam", "known_band_mrr"])
+    assert out.loc["random", "known_rules"] == 0 and np.isnan(out.loc["random", "known_evidence_auroc"])
+    assert len(out) == 4 and "deletion_auc" in out

@@ -588,6 +588,39 @@ def recovery(summary: pd.DataFrame, level: float = 0.8, chance_method: str = "ra
     return out
 
 
+
+#: the explanation scorecard's methods (notebook 08b, :data:`eoxai.xai.evaluate.METHODS`) -> the
+#: methods of this benchmark that compute the same thing (08b's ``shap``: a partition map and
+#: exact band-group values; its Grad-CAM is at a decoder layer)
+SCORECARD_METHODS: dict[str, tuple[str, ...]] = {
+    "gradcam": ("gradcam_decoder",), "ig": ("integrated_gradients",), "occlusion": ("occlusion",),
+    "shap": ("shap_partition", "band_shapley_exact"), "random": ("random",),
+}
+#: known-answer grade -> scorecard column
+SCORECARD_COLUMNS = {"band_reciprocal_rank": "known_band_mrr", "modality_top1": "known_modality_top1",
+                     "pointing_game": "known_pointing_game", "evidence_auroc": "known_evidence_auroc"}
+
+
+def scorecard_columns(card: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+    """``card`` (the explanation scorecard, one row per ``stack, method``) with "correctness on known
+    answers" columns (:data:`SCORECARD_COLUMNS`): for each grade, the mean over the stack's
+    synthetic rules of the mean grade of the matching methods (:data:`SCORECARD_METHODS`), and
+    ``known_rules`` (how many synthetic rules were graded). NaN where the benchmark has no grade.
+    """
+    rows = []
+    for method, ours in SCORECARD_METHODS.items():
+        sub = summary[summary["method"].isin(ours) & summary["grade"].isin(list(SCORECARD_COLUMNS))]
+        for stack, g in sub.groupby("stack"):
+            per_rule = g.groupby(["synthetic_rule", "grade"])["mean"].mean().reset_index()
+            row = {"stack": stack, "method": method, "known_rules": per_rule["synthetic_rule"].nunique()}
+            row.update({SCORECARD_COLUMNS[k]: v for k, v in per_rule.groupby("grade")["mean"].mean().items()})
+            rows.append(row)
+    known = pd.DataFrame(rows, columns=["stack", "method", "known_rules", *SCORECARD_COLUMNS.values()])
+    keys = ["stack", "method"] if "stack" in card else ["method"]
+    out = card.merge(known if "stack" in card else known.drop(columns="stack"), on=keys, how="left")
+    out["known_rules"] = out["known_rules"].fillna(0).astype(int)
+    return out
+
 # --------------------------------------------------------------------------- figures
 
 
@@ -639,8 +672,9 @@ def plot_labels(panels: Sequence[tuple[str, SyntheticLabels]], title: str = "Syn
 
 
 __all__ = [
-    "CLASS_NAMES", "GRADES", "RULE_KINDS", "Explained", "ExplainerSettings", "KnownAnswerError", "SyntheticLabels",
-    "SyntheticRule", "Truth", "evidence_auroc", "grade", "permute_bands", "pixel_accuracy", "plot_grades",
-    "plot_labels", "pointing_game", "precision_at_k", "ranks", "reciprocal_rank", "recovery", "rule_use",
-    "run_explainers", "summarise", "synthetic_cube", "top_is_true", "train_on_rule",
+    "CLASS_NAMES", "GRADES", "RULE_KINDS", "SCORECARD_COLUMNS", "SCORECARD_METHODS", "Explained", "ExplainerSettings",
+    "KnownAnswerError", "SyntheticLabels", "SyntheticRule", "Truth", "evidence_auroc", "grade", "permute_bands",
+    "pixel_accuracy", "plot_grades", "plot_labels", "pointing_game", "precision_at_k", "ranks", "reciprocal_rank",
+    "recovery", "rule_use", "run_explainers", "scorecard_columns", "summarise", "synthetic_cube", "top_is_true",
+    "train_on_rule",
 ]
