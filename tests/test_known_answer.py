@@ -245,3 +245,14 @@ def test_scorecard_columns_average_the_matching_methods_over_rules():
     assert np.isnan(out.loc["gradcam", "known_band_mrr"])
     assert out.loc["random", "known_rules"] == 0 and np.isnan(out.loc["random", "known_evidence_auroc"])
     assert len(out) == 4 and "deletion_auc" in out
+
+
+def test_maps_false_skips_the_map_only_methods(band_model):
+    images = torch.randn(1, 8, 8, 8, generator=torch.Generator().manual_seed(1))
+    settings = ExplainerSettings(gradcam_layers={"head": "head"}, spectral_layer="head", ig_steps=4,
+                                 occlusion_window=4, shap_block=4, shap_max_evals=40, replacements=["mean"])
+    names = [e.method for e in run_explainers(band_model, images, band_model(images).argmax(1),
+                                              [f"m{i // 4}.b{i}" for i in range(8)], {"m0": 4, "m1": 4}, settings,
+                                              band_mean=np.zeros(8), band_std=np.ones(8), maps=False)]
+    assert "gradcam_head" not in names and "shap_partition" not in names
+    assert {"integrated_gradients", "occlusion", "band_shapley_exact", "random"} <= set(names)

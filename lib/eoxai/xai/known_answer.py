@@ -420,6 +420,7 @@ def run_explainers(
     band_std: np.ndarray,
     seed: int = 0,
     methods: Sequence[str] | None = None,
+    maps: bool = True,
 ) -> list[Explained]:
     """Explain ``images`` ``(N, C, H, W)`` (``masks`` ``(N, H, W)``: the synthetic labels) with every
     explainer of the compendium, as :class:`Explained` (bands, modalities, maps of each tile).
@@ -444,6 +445,9 @@ def run_explainers(
     - ``influence_head`` (models with one, :class:`~eoxai.models.unet_influence.InfluenceUNet`):
       ``1 - score`` per modality (the head's score is high when the modality mattered little);
     - ``random``: standard-normal bands, modalities and map from ``seed`` (the chance level).
+
+    ``maps=False`` skips the methods that give maps only (Grad-CAM, partition SHAP): a per-pixel
+    rule has no evidence pixels to grade them against, and partition SHAP is the slowest method.
     """
     from eoxai.xai.attribution import integrated_gradients, occlusion
     from eoxai.xai.gradcam import AllClassGradCAM
@@ -456,7 +460,13 @@ def run_explainers(
     mod_groups = _modality_groups(modalities)
     mod_names = list(mod_groups)
     bands = list(band_names)
-    want = (lambda m: True) if methods is None else (lambda m: any(m.startswith(x) for x in methods))
+    map_only = ("gradcam_", "shap_partition")
+
+    def want(m: str) -> bool:
+        if not maps and m.startswith(map_only):
+            return False
+        return methods is None or any(m.startswith(x) for x in methods)
+
     out: list[Explained] = []
 
     def by_modality(per_band: np.ndarray) -> np.ndarray:
@@ -488,9 +498,9 @@ def run_explainers(
         per_band = occlusion(model, images, t, bands, window=(1, h, w), strides=(1, h, w),
                              perturbations_per_eval=settings.batch_size).values[:, :, 0, 0].astype(np.float64)
         win = int(settings.occlusion_window)
-        maps = occlusion(model, images, t, bands, window=(c, win, win), strides=(c, win, win),
-                         perturbations_per_eval=settings.batch_size).values.mean(1).astype(np.float64)
-        out.append(Explained("occlusion", bands=per_band, modalities=by_modality(per_band), maps=maps,
+        occ_maps = occlusion(model, images, t, bands, window=(c, win, win), strides=(c, win, win),
+                             perturbations_per_eval=settings.batch_size).values.mean(1).astype(np.float64)
+        out.append(Explained("occlusion", bands=per_band, modalities=by_modality(per_band), maps=occ_maps,
                              modality_names=mod_names))
     everywhere = torch.ones(n, 2, h, w, dtype=torch.bool, device=images.device)
     if want("shap_partition"):
