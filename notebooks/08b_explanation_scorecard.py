@@ -174,8 +174,8 @@ for stack in stacks:
                   f"{'correct' if all(v >= 0.8 for v in graded.values()) else 'not correct'} on every graded "
                   "grade (>= 0.8).")
     else:
-        print("  Known answers: no synthetic model of notebook 11 learned its rule for this stack, so no "
-              "explainer is graded for correctness here.")
+        print("  Known answers: notebook 11 graded no explainer on this stack (the stack is not in its profile, "
+              "or no synthetic model there learned its rule), so correctness is not known here.")
     if real["seed_stability_spearman"].notna().any():
         st = real["seed_stability_spearman"]
         print(f"  Across training seeds the most stable maps are {st.idxmax()}'s (Spearman {st.max():.2f}), the "
