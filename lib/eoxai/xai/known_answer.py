@@ -439,7 +439,8 @@ def run_explainers(
     - ``shap_partition``: :func:`~eoxai.xai.shap_seg.explain_partition` (map; the tile-mean
       probability of ``target``);
     - ``band_shapley_exact``: :func:`~eoxai.xai.shap_seg.band_group_shap`, per band when there are
-      at most ``max_players`` bands, and per modality;
+      at most ``max_players`` bands, and per modality; ``target``'s mean probability over the
+      pixels the model predicts as ``target``;
     - ``modality_occlusion_<replacement>``: :func:`~eoxai.xai.modality.modality_occlusion`, the
       tile's mIoU drop on the synthetic labels;
     - ``influence_head`` (models with one, :class:`~eoxai.models.unet_influence.InfluenceUNet`):
@@ -509,11 +510,13 @@ def run_explainers(
                                  batch_size=settings.batch_size, seed=seed, progress=False, kind="probability")
         out.append(Explained("shap_partition", maps=part["shap"].isel({"class": t}).values.astype(np.float64)))
     if want("band_shapley_exact"):
-        mods = band_group_shap(model, images, mod_groups, regions=everywhere, kind="probability",
+        # regions=None: each class scored over the pixels the model predicts for it (as notebook 07); over
+        # every pixel, a per-pixel rule's pushes towards either class cancel in the tile mean
+        mods = band_group_shap(model, images, mod_groups, regions=None, kind="probability",
                                batch_size=settings.batch_size)["shap"].isel({"class": t}).values
         per_band = None
         if c <= settings.max_players:
-            per_band = band_group_shap(model, images, {b: [i] for i, b in enumerate(bands)}, regions=everywhere,
+            per_band = band_group_shap(model, images, {b: [i] for i, b in enumerate(bands)}, regions=None,
                                        kind="probability", batch_size=settings.batch_size,
                                        max_players=settings.max_players)["shap"].isel({"class": t}).values
         out.append(Explained("band_shapley_exact", bands=per_band, modalities=np.asarray(mods, np.float64),
