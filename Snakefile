@@ -149,6 +149,8 @@ _MISSING_DATA = missing_datasets_message(
 if _MISSING_DATA:
     print(_MISSING_DATA, file=sys.stderr)
 
+include: "workflow/rules/known_answer.smk"  # 11 explanations graded against known answers (synthetic labels)
+
 include: "workflow/rules/audit.smk"  # reviewer audit
 
 

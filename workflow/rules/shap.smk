@@ -3,7 +3,8 @@
 # 08b · evaluating the explanations (faithfulness, sanity, agreement, stability) + per-sample report
 #
 # The model explained is REFERENCE_MODELS[stack] (Snakefile); 08b also needs the other training
-# seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report.
+# seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report, and
+# notebook 11's known-answer grades for the scorecard's correctness columns.
 
 XAI_STACKS = list(NB["01_data_fusion"]["stacks"])
 TRAINING_SEEDS = list((NB.get("02_training") or {}).get("seeds", [REFERENCE_SEED]))
@@ -51,6 +52,7 @@ rule explanation_scorecard:
         models=SEED_MODELS,
         shap_tables=rules.shap_segmentation.output.tables,
         modality_tables=rules.modality_influence.output.tables,
+        known_answer=f"{R}/tables/known_answer.csv",  # notebook 11 (rule known_answer): correctness columns
     output:
         nb=f"{R}/notebooks/08b_explanation_scorecard.ipynb",
         record=f"{R}/provenance/08b_explanation_scorecard.json",
