@@ -11,7 +11,7 @@ rule known_answer:
     output:
         nb=f"{R}/notebooks/11_known_answer_benchmark.ipynb",
         record=f"{R}/provenance/11_known_answer_benchmark.json",
-        tables=expand(f"{R}/tables/known_answer{{t}}.csv", t=["", "_models", "_grades"]),
+        tables=expand(f"{R}/tables/known_answer{{t}}.csv", t=["", "_rules", "_models", "_grades"]),
         figures=expand(f"{R}/figures/known_answer_{{k}}.png", k=["labels", "grades"]),
     threads: 1
     shell:
