@@ -245,6 +245,9 @@ def test_scorecard_columns_average_the_matching_methods_over_rules():
     assert np.isnan(out.loc["gradcam", "known_band_mrr"])
     assert out.loc["random", "known_rules"] == 0 and np.isnan(out.loc["random", "known_evidence_auroc"])
     assert len(out) == 4 and "deletion_auc" in out
+    # a profile without notebook 11: the columns are there, every value NaN, no rule graded
+    none = scorecard_columns(card, None)
+    assert none["known_band_mrr"].isna().all() and (none["known_rules"] == 0).all() and len(none) == 4
 
 
 def test_maps_false_skips_the_map_only_methods(band_model):

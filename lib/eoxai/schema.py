@@ -278,9 +278,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "04_interclass_gradcam", "05_spectral_gradcam", "06_occlusion_ig_gradcam", "07_shap_segmentation",
         "08_modality_influence")},
     # the scorecard's per-sample report reads the tables of 07 and 08
-    # ... and the known-answer grades of 11 (its scorecard's correctness columns)
-    "08b_explanation_scorecard": ("01_data_fusion", "02_training", "07_shap_segmentation", "08_modality_influence",
-                                  "11_known_answer_benchmark"),
+    "08b_explanation_scorecard": ("01_data_fusion", "02_training", "07_shap_segmentation", "08_modality_influence"),
     "11_known_answer_benchmark": ("01_data_fusion",),
 }
 

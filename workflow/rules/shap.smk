@@ -4,9 +4,10 @@
 #
 # The model explained is REFERENCE_MODELS[stack] (Snakefile); 08b also needs the other training
 # seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report, and
-# notebook 11's known-answer grades for the scorecard's correctness columns.
+# notebook 11's known-answer grades (where the profile runs 11) for the scorecard's correctness columns.
 
 XAI_STACKS = list(NB["01_data_fusion"]["stacks"])
+KNOWN_ANSWER = "11_known_answer_benchmark" in NB  # 08b joins notebook 11's grades where the profile runs it
 TRAINING_SEEDS = list((NB.get("02_training") or {}).get("seeds", [REFERENCE_SEED]))
 SEED_MODELS = [f"{R}/models/{stack}/manet_mit-all-seed{seed}.pt" for stack in XAI_STACKS for seed in TRAINING_SEEDS]
 XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAINING_SEEDS}
@@ -52,7 +53,8 @@ rule explanation_scorecard:
         models=SEED_MODELS,
         shap_tables=rules.shap_segmentation.output.tables,
         modality_tables=rules.modality_influence.output.tables,
-        known_answer=f"{R}/tables/known_answer.csv",  # notebook 11 (rule known_answer): correctness columns
+        # notebook 11's grades (rule known_answer), where the profile runs it: correctness columns
+        known_answer=[f"{R}/tables/known_answer.csv"] if KNOWN_ANSWER else [],
     output:
         nb=f"{R}/notebooks/08b_explanation_scorecard.ipynb",
         record=f"{R}/provenance/08b_explanation_scorecard.json",
@@ -63,7 +65,7 @@ rule explanation_scorecard:
         reports=expand(f"{R}/reports/sample_report_{{stack}}.md", stack=XAI_STACKS),
     threads: 1
     shell:
-        notebook_cmd(**XAI_SETS)
+        notebook_cmd(known_answer=KNOWN_ANSWER, **XAI_SETS)
 
 
 for _nb, _rule in (("07_shap_segmentation", rules.shap_segmentation), ("08_modality_influence", rules.modality_influence),

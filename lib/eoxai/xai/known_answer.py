@@ -656,12 +656,15 @@ SCORECARD_COLUMNS = {"band_reciprocal_rank": "known_band_mrr", "modality_top1": 
                      "pointing_game": "known_pointing_game", "evidence_auroc": "known_evidence_auroc"}
 
 
-def scorecard_columns(card: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def scorecard_columns(card: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
     """``card`` (the explanation scorecard, one row per ``stack, method``) with "correctness on known
     answers" columns (:data:`SCORECARD_COLUMNS`): for each grade, the mean over the stack's
     synthetic rules of the mean grade of the matching methods (:data:`SCORECARD_METHODS`), and
-    ``known_rules`` (how many synthetic rules were graded). NaN where the benchmark has no grade.
+    ``known_rules`` (how many synthetic rules were graded). NaN where the benchmark has no grade;
+    ``summary`` None (the profile does not run notebook 11): every such column NaN, ``known_rules`` 0.
     """
+    if summary is None:
+        summary = pd.DataFrame(columns=["stack", "synthetic_rule", "method", "grade", "mean"])
     rows = []
     for method, ours in SCORECARD_METHODS.items():
         sub = summary[summary["method"].isin(ours) & summary["grade"].isin(list(SCORECARD_COLUMNS))]
