@@ -181,6 +181,9 @@ for (stack, name), (rule, lab) in labels.items():
                               batch_size=batch_size)}
             row["learned_rule"] = bool(learned_rule(pd.DataFrame([row]), min_accuracy).iloc[0])
             model_rows.append(row)
+            print(f"{stack} / {name} / {a} / seed {model_seed}: held-out synthetic accuracy "
+                  f"{row['synthetic_accuracy']:.3f}, rule bands permuted {row['accuracy_rule_bands_permuted']:.3f} "
+                  f"-> {'learned' if row['learned_rule'] else 'not learned'}", flush=True)
             if not row["learned_rule"]:
                 continue
             methods = None if a == arch else ["influence_head"]
