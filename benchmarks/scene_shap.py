@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 from eoxai import scene  # noqa: E402
 from eoxai.data.eurosat import EuroSAT  # noqa: E402
 from eoxai.runtime import configure_torch, seed_everything  # noqa: E402
+from eoxai.xai import scene_shap  # noqa: E402
 
 
 def main() -> None:
@@ -47,11 +48,11 @@ def main() -> None:
     raw = n_raw / (time.perf_counter() - t)
 
     t = time.perf_counter()
-    scene.explain_partition(model, x[:1], top_k=4, max_evals=40, batch_size=a.batch_size)  # numba JIT
+    scene_shap.explain_scenes(model, x[:1], top_k=4, max_evals=40, batch_size=a.batch_size)  # numba JIT
     jit = time.perf_counter() - t
-    pred = scene.NHWCPredictor(model, batch_size=a.batch_size)
+    pred = scene_shap.NHWCPredictor(model, batch_size=a.batch_size)
     t = time.perf_counter()
-    scene.explain_partition(model, x[:a.images], top_k=4, max_evals=a.max_evals, batch_size=a.batch_size,
+    scene_shap.explain_scenes(model, x[:a.images], top_k=4, max_evals=a.max_evals, batch_size=a.batch_size,
                             predictor=pred)
     wall = time.perf_counter() - t
     inside = pred.n_images / wall

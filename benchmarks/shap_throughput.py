@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT / "lib"))
 
 from eoxai.checkpoint import load_checkpoint  # noqa: E402
 from eoxai.config import load_profile, stack_declarations  # noqa: E402
+from eoxai.explain_tiles import load_tiles, pick_tiles  # noqa: E402
 from eoxai.models import build_model  # noqa: E402
 from eoxai.runtime import configure_torch, seed_everything  # noqa: E402
 from eoxai.stacks import fuse_stack, load_stack  # noqa: E402
-from eoxai.xai.instances import load_tiles, pick_tiles  # noqa: E402
 from eoxai.xai.modality import band_groups  # noqa: E402
 from eoxai.xai.shap_seg import SegmentationScorer, band_group_shap, explain_partition  # noqa: E402
 

@@ -58,8 +58,8 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
-from eoxai.xai import interclass
-from eoxai.xai.gradcam import AllClassGradCAM
+from eoxai.xai import interclass, registry
+from eoxai.xai.explanation_figures import plot_heatmaps, plot_seed_bars
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -76,8 +76,8 @@ for stack in stacks:
     y = ref.masks
     data[stack] = {"classes": ref.class_names, "label": y}
     for layer_name, layer in layers.items():
-        r = AllClassGradCAM(ref.model, layer, score=score, batch_size=batch_size,
-                            memory_mb=explainer_memory_mb).attribute_all(ref.images)
+        r = registry.get("gradcam")(ref.model, layer=layer, score=score, batch_size=batch_size,
+                                    memory_mb=explainer_memory_mb).attribute_all(ref.images)
         results[stack, layer_name] = r
     print(f"{stack}: {len(y)} {split} tiles of {ref.meta['tile_size']} px, {len(ref.class_names)} classes, "
           f"{int((y >= 0).sum())} labelled pixels")
@@ -142,10 +142,10 @@ tables["comparison"].query("layer == 'logits'").round(3).head(12)
 
 # %%
 for stack in stacks:
-    fig = interclass.plot_seed_bars(
+    fig = plot_seed_bars(
         norm[stack, "logits"], title=f"{stack}: Interclass-Grad-CAM (seed's sign counts, logits layer, {split} split)")
     plots.savefig(fig, R / "figures" / f"interclass_{stack}_bars.png")
-    fig = interclass.plot_heatmaps({
+    fig = plot_heatmaps({
         "net (seed: pos/max - neg/max)": norm[stack, "logits"]["net"],
         "share of positive pixels": interclass.row_shares(counts[stack, "logits"]["positive"]),
         "share of positive CAM mass": shares[stack, "logits"]["positive"],

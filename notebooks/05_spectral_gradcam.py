@@ -57,7 +57,8 @@ from IPython.display import Image, display
 from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
-from eoxai.xai import spectral
+from eoxai.xai import registry, spectral
+from eoxai.xai.explanation_figures import plot_effect_heatmap, plot_group_bars, plot_violins
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -73,13 +74,13 @@ for stack in stacks:
     ref = load_reference(R, stack, reference_seed, split, max_tiles=max_tiles[stack], device=dev)
     x, valid = ref.images, ref.masks.numpy() >= 0
     groups = spectral.band_groups(ref.bands, ref.modalities)
-    explainer = spectral.SpectralGradCAM(ref.model, layer, score=score, batch_size=batch_size,
-                                         class_names=ref.class_names, memory_mb=explainer_memory_mb)
     for base in baselines:
-        values = spectral.baseline_values(*ref.band_statistics(), base)
+        values = tuple(spectral.baseline_values(*ref.band_statistics(), base).tolist())
         for mode in modes:
-            ds = explainer.attribute(x, groups, mode=mode, baseline=values.to(dev, x.dtype),
-                                     kinds=spectral.group_kinds(groups, ref.bands))
+            explainer = registry.get(f"spectral_{'keep' if mode == 'keep' else 'loo'}")(
+                ref.model, layer=layer, score=score, batch_size=batch_size, baseline=values,
+                memory_mb=explainer_memory_mb, bands=ref.bands, class_names=ref.class_names, modalities=ref.modalities)
+            ds = explainer.dataset(x)
             results[stack, base, mode] = ds
             table = spectral.rank_groups(spectral.spectral_table(ds, valid=valid))
             rows.append(table.assign(stack=stack, baseline=base))
@@ -111,14 +112,14 @@ agreement.groupby(["stack", "comparison"])["spearman"].describe()[["mean", "min"
 # %%
 for stack in stacks:
     seed_setting = (stack, baselines[0], modes[0])
-    fig = spectral.plot_violins(results[seed_setting], seed=seed, max_pixels=violin_pixels,
-                                title=f"{stack}: Spectral-Grad-CAM, {modes[0]} one band, "
-                                      f"baseline '{baselines[0]}' ({split} split)")
+    fig = plot_violins(results[seed_setting], seed=seed, max_pixels=violin_pixels,
+                       title=f"{stack}: Spectral-Grad-CAM, {modes[0]} one band, "
+                             f"baseline '{baselines[0]}' ({split} split)")
     plots.savefig(fig, R / "figures" / f"spectral_{stack}_violins.png")
     t = bands_table.query("stack == @stack")
-    plots.savefig(spectral.plot_effect_heatmap(t, kind="band", title=f"{stack}: band effect on each class's Grad-CAM"),
+    plots.savefig(plot_effect_heatmap(t, kind="band", title=f"{stack}: band effect on each class's Grad-CAM"),
                   R / "figures" / f"spectral_{stack}_heatmap.png")
-    plots.savefig(spectral.plot_group_bars(t, title=f"{stack}: modality-group effect on each class's Grad-CAM"),
+    plots.savefig(plot_group_bars(t, title=f"{stack}: modality-group effect on each class's Grad-CAM"),
                   R / "figures" / f"spectral_{stack}_modalities.png")
     for kind in ("violins", "heatmap", "modalities"):
         display(Image(filename=str(R / "figures" / f"spectral_{stack}_{kind}.png")))

@@ -65,9 +65,8 @@ from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.runtime import start_notebook
 from eoxai.stacks import cube_declaration, explained_target
-from eoxai.xai import attribution
-from eoxai.xai.gradcam import AllClassGradCAM
-from eoxai.xai.maps import class_map
+from eoxai.xai import attribution, registry
+from eoxai.xai.explanation_figures import plot_method_maps
 from eoxai.xai.spectral import baseline_values
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
@@ -84,23 +83,25 @@ for stack in stacks:
     bands, mods, classes = ref.bands, ref.modalities, ref.class_names
     target = classes.index(explained_target(ref.cube, targets, masks=y))  # warns if absent from y
     rgb = cube_declaration(ref.cube).rgb
-    base = baseline_values(*ref.band_statistics(), baseline).to(dev, x.dtype)
+    base = tuple(baseline_values(*ref.band_statistics(), baseline).tolist())
+    labels = {"bands": bands, "class_names": classes, "modalities": mods}
+    explainers = {  # the registry's methods, as the scorecard (08b) builds them
+        "Grad-CAM": registry.get("gradcam")(model, layer=layer, memory_mb=explainer_memory_mb, **labels),
+        "Integrated Gradients": registry.get("ig")(model, steps=ig_steps, baseline=base, batch_size=ig_batch,
+                                                   memory_mb=explainer_memory_mb, **labels),
+        "Occlusion": registry.get("occlusion")(model, window=tuple(occlusion_window),
+                                               strides=tuple(occlusion_strides), baseline=base,
+                                               batch_size=occlusion_batch, memory_mb=explainer_memory_mb, **labels),
+    }
+    seconds, out = {}, {}
+    for name, explainer in explainers.items():
+        t0 = time.perf_counter()
+        out[name] = explainer.attribute(x, target)
+        seconds[name] = time.perf_counter() - t0
+    cam, ig, occ = out["Grad-CAM"], out["Integrated Gradients"], out["Occlusion"]
 
-    seconds = {}
-    t0 = time.perf_counter()
-    cam = AllClassGradCAM(model, layer, memory_mb=explainer_memory_mb).attribute(x, target=target)
-    seconds["Grad-CAM"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ig = attribution.integrated_gradients(model, x, target, bands, mods, baseline=base, n_steps=ig_steps,
-                                          internal_batch_size=ig_batch, memory_mb=explainer_memory_mb)
-    seconds["Integrated Gradients"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    occ = attribution.occlusion(model, x, target, bands, mods, window=occlusion_window, strides=occlusion_strides,
-                                baseline=base, perturbations_per_eval=occlusion_batch, memory_mb=explainer_memory_mb)
-    seconds["Occlusion"] = time.perf_counter() - t0
-
-    maps = {"Grad-CAM": class_map(cam, classes, [target]).isel({"class": 0}, drop=True),
-            "Integrated Gradients": attribution.spatial_map(ig["attribution"]),
+    maps = {"Grad-CAM": cam.isel({"class": 0}, drop=True),
+            "Integrated Gradients": attribution.spatial_map(ig),
             "Occlusion": attribution.spatial_map(occ)}
     maps["Grad-CAM"].attrs["units"] = "Grad-CAM (1)"
     maps["Integrated Gradients"].attrs["units"] = "sum over bands (1)"
@@ -111,16 +112,16 @@ for stack in stacks:
         inst_rows.append({
             "stack": stack, "sample": i, "row": r, "col": c, "target": classes[target],
             "f_input": float(ig["output"][i]), "f_baseline": float(ig["output_baseline"][i]),
-            "ig_sum": float(ig["attribution"].isel(sample=i).sum()), "ig_delta": float(ig["delta"][i]),
+            "ig_sum": float(ig.isel(sample=i).sum()), "ig_delta": float(ig["delta"][i]),
             "ig_delta_relative": abs(float(ig["delta"][i])) / abs(gap) if gap else np.nan,
             **{f"evaluations_{k}": v for k, v in evals.items()},
             **{f"seconds_{k}": v / len(origins) for k, v in seconds.items()},
         })
     agree_parts.append(attribution.map_agreement(maps).assign(stack=stack))
-    for name, a in (("Integrated Gradients", ig["attribution"]), ("Occlusion", occ)):
+    for name, a in (("Integrated Gradients", ig), ("Occlusion", occ)):
         band_parts.append(attribution.band_totals(a).assign(stack=stack, method=name))
     composite = x[:, [bands.index(b) for b in rgb]].cpu().numpy()
-    fig = attribution.plot_method_maps(
+    fig = plot_method_maps(
         composite, y, maps, classes, row_titles=[f"tile at row {r}, col {c}" for r, c in origins],
         composite_title=f"RGB = {', '.join(rgb)}\n(2-98 % stretch)",
         title=f"{stack}: evidence for '{classes[target]}' by three methods ({split} split, seed {seed})")

@@ -60,13 +60,13 @@ from scipy import stats
 
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
+from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.runtime import start_notebook
+from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
-from eoxai.xai.instances import load_tiles, pick_tiles
-from eoxai.xai.modality import band_groups
-from eoxai.xai.shap_seg import band_group_shap, band_group_table, explain_partition, partition_table
+from eoxai.xai.shap_seg import band_group_table, partition_table
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures"))
@@ -89,10 +89,11 @@ for stack in stacks:
     tiles[stack] = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), split, metas[stack]["tile_size"])
     chosen[stack] = tiles[stack].subset(pick_tiles(tiles[stack].masks, n_instances, seed))
     block = max(1, metas[stack]["tile_size"] // grid)
-    partition[stack] = explain_partition(models[stack], chosen[stack].images.to(dev), top_k=top_k,
-                                         class_names=tiles[stack].class_names, block=block, blur=blur,
-                                         max_evals=max_evals, batch_size=batch_size, seed=seed,
-                                         memory_mb=explainer_memory_mb)
+    # the registry's partition SHAP (as the scorecard, 08b), here of the seed's logit target
+    explainer = registry.get("shap")(models[stack], grid=grid, blur=blur, max_evals=max_evals, batch_size=batch_size,
+                                     kind="logit", memory_mb=explainer_memory_mb,
+                                     class_names=tiles[stack].class_names)
+    partition[stack] = explainer.dataset(chosen[stack].images.to(dev), top_k=top_k, seed=seed, progress=True)
     fig = plot_shap_maps(partition[stack], chosen[stack].images, tiles[stack].bands,
                          title=f"{stack}: partition SHAP, blocks of {block} px over all {len(tiles[stack].bands)} "
                                f"bands, max_evals {max_evals}")
@@ -121,9 +122,9 @@ for rec in part_table.groupby(["stack", "class"], as_index=False)["positive_shar
 # mean (0 after z-scoring). Every class with a predicted region is explained.
 
 # %%
-exact = {s: band_group_shap(models[s], tiles[s].images.to(dev), band_groups(metas[s]["modalities"]),
-                            class_names=tiles[s].class_names, batch_size=batch_size,
-                            memory_mb=explainer_memory_mb) for s in stacks}
+exact = {s: registry.get("modality_shap")(models[s], kind="logit", batch_size=batch_size, memory_mb=explainer_memory_mb,
+                                         class_names=tiles[s].class_names, modalities=metas[s]["modalities"])
+         .dataset(tiles[s].images.to(dev)) for s in stacks}
 groups_table = pd.concat([band_group_table(exact[s], tiles[s].origins) for s in stacks], keys=stacks,
                          names=["stack", None]).reset_index(level=0)
 groups_table.to_csv(R / "tables" / "shap_band_groups.csv", index=False, float_format="%.6g")

@@ -51,11 +51,11 @@ from IPython.display import Image, display
 
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
+from eoxai.explain_tiles import load_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.runtime import start_notebook
 from eoxai.xai.explanation_figures import plot_influence, plot_occlusion
-from eoxai.xai.instances import load_tiles
 from eoxai.xai.modality import band_groups, influence_agreement, modality_occlusion, occlusion_influence
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,

@@ -39,6 +39,11 @@
 #   evidence), averaged over its synthetic rules. Faithfulness asks whether a map follows the
 #   model; correctness asks whether it finds what the model provably uses.
 #
+# Every method is built from the explainer registry (`eoxai.xai.registry`) with the same settings
+# types as notebooks 04-07, so the maps graded here are computed by the code those notebooks show
+# (Grad-CAM upsampled with the registry's one default, nearest). Only the scalar differs by design:
+# here each method explains the class's mean probability over its predicted region.
+#
 # Then a **per-sample report** (CLAIRE's idea, without a hosted language model): a short text for
 # one test tile whose every number is read from the result tables written here and by notebooks
 # 07-08.
@@ -75,21 +80,22 @@ from IPython.display import Image, Markdown, display
 
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
+from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
 from eoxai.runtime import start_notebook
-from eoxai.xai.evaluate import MethodSettings, evaluate_explanations, scorecard
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
-from eoxai.xai.instances import load_tiles, pick_tiles
 from eoxai.xai.known_answer import scorecard_columns
 from eoxai.xai.modality import band_groups
+from eoxai.xai.scoring import evaluate_explanations, method_settings, scorecard
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures", "reports"))
-settings = MethodSettings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlusion_grid=occlusion_grid,
-                          shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
-                          batch_size=batch_size, kind="probability", memory_mb=explainer_memory_mb)
+# the registry's settings of each method (eoxai.xai.registry): notebooks 04-06 build the same explainers
+settings = method_settings(gradcam_layer=gradcam_layer, ig_steps=ig_steps, occlusion_grid=occlusion_grid,
+                           shap_grid=shap_grid, shap_blur=shap_blur, shap_max_evals=shap_max_evals,
+                           batch_size=batch_size, kind="probability", memory_mb=explainer_memory_mb)
 
 
 def show(path):
@@ -112,7 +118,8 @@ for stack in stacks:
     chosen = tiles.subset(pick_tiles(tiles.masks, n_instances, seed))
     result = evaluate_explanations(models, reference_seed, chosen.images.to(dev), band_groups(meta["modalities"]),
                                    band_names=tiles.bands, class_names=tiles.class_names, origins=chosen.origins,
-                                   methods=methods, settings=settings, steps=curve_steps, seed=seed)
+                                   methods=methods, settings=settings, steps=curve_steps, blur=shap_blur,
+                                   seed=seed)
     for name, df in result.items():
         tables.setdefault(name, []).append(df.assign(stack=stack))
 tables = {k: pd.concat(v)[["stack", *[c for c in v[0].columns if c != "stack"]]] for k, v in tables.items()}

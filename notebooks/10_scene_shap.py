@@ -61,6 +61,9 @@ from IPython.display import Image, display
 from eoxai import plots, scene
 from eoxai.data.eurosat import class_counts, open_eurosat
 from eoxai.runtime import start_notebook
+from eoxai.xai import registry
+from eoxai.xai.explanation_figures import plot_blur_drop, plot_scene_shap
+from eoxai.xai.scene_shap import choose_images
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
                         folders=("tables", "figures", "models"))
@@ -131,12 +134,13 @@ show("scene_confusion.png")
 # the class probability minus the probability of the fully blurred scene (`base_value`).
 
 # %%
-chosen = scene.choose_images(data["test"][1].numpy(), n_explain, seed)
+chosen = choose_images(data["test"][1].numpy(), n_explain, seed)
 images = data["test"][0][chosen]
 start = time.perf_counter()
-maps, table, predictor = scene.explain_and_score(
-    model, images, top_k=top_k, max_evals=max_evals, blur=tuple(blur), batch_size=shap_batch_size,
-    fraction=drop_fraction, n_random=n_random, seed=seed, device=dev, memory_mb=explainer_memory_mb)
+explainer = registry.get("scene_shap")(model, top_k=top_k, max_evals=max_evals, blur=tuple(blur),
+                                       batch_size=shap_batch_size, fraction=drop_fraction, n_random=n_random,
+                                       memory_mb=explainer_memory_mb)
+maps, table, predictor = explainer.explain_and_score(images, seed=seed)
 shap_seconds = time.perf_counter() - start
 test = splits["test"]
 table.insert(1, "file", [test.files[chosen[i]] for i in table["image"]])
@@ -146,7 +150,7 @@ print(f"{len(chosen)} scenes x top-{top_k} classes explained with max_evals={max
       f"({predictor.n_images} model evaluations, {predictor.n_images / max(predictor.seconds, 1e-9):.0f} images/s "
       "inside the model)")
 for i, idx in enumerate(chosen):
-    fig = scene.plot_shap_image(test.rgb(images[i]), maps.isel(image=i), true_class=classes[test.targets[idx]],
+    fig = plot_scene_shap(test.rgb(images[i]), maps.isel(image=i), true_class=classes[test.targets[idx]],
                                 title=f"{test.files[idx]}: Partition SHAP, blur({blur[0]},{blur[1]}), "
                                       f"max_evals={max_evals}")
     plots.savefig(fig, R / "figures" / f"scene_shap_{i}.png")
@@ -161,7 +165,7 @@ for i, idx in enumerate(chosen):
 top1 = table[table["rank"] == 1].copy()
 top1["label"] = [f"{f.split('/')[-1].removesuffix('.jpg').removesuffix('.tif')}\n({c})"
                  for f, c in zip(top1["file"], top1["class_name"], strict=True)]
-plots.savefig(scene.plot_blur_drop(top1, label="label", title=f"blur drop of the predicted class: top "
+plots.savefig(plot_blur_drop(top1, label="label", title=f"blur drop of the predicted class: top "
                                    f"{drop_fraction:.0%} SHAP pixels vs random pixels"),
               R / "figures" / "scene_blur_drop.png")
 wins = int((top1["drop_top"] > top1["drop_random"]).sum())

@@ -105,11 +105,11 @@ recover_level = 0.8
 import numpy as np
 import pandas as pd
 
+from eoxai.explain_tiles import load_tiles, pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.notebook import show, write_table
 from eoxai.runtime import start_notebook
 from eoxai.train import RunSpec, TrainConfig
-from eoxai.xai.instances import load_tiles, pick_tiles
 from eoxai.xai.known_answer import (
     ExplainerSettings,
     SyntheticRule,

@@ -34,10 +34,12 @@ def mirror(tmp_path, data_dir):
 def test_download_from_mirror_then_read_and_verify(tmp_path, mirror):
     root = tmp_path / "data"
     files = download("sen1floods11", root, base_url=mirror.as_uri(), progress=lambda x, **k: x)
-    assert len(files) == 3
+    assert len(files) == 6  # the chip's three files and the three official split lists
     sums = read_sha256sums(root / "SHA256SUMS.sen1floods11")
     assert set(sums) == {f"sen1floods11/{d}/{CHIP}_{k}.tif" for d, k in
-                         (("S1", "S1Hand"), ("S2", "S2Hand"), ("Labels", "LabelHand"))}
+                         (("S1", "S1Hand"), ("S2", "S2Hand"), ("Labels", "LabelHand"))} | {
+                         f"sen1floods11/splits/flood_handlabeled/flood_{s}_data.csv" for s in ("train", "valid", "test")}
+    assert (root / "sen1floods11/splits/flood_handlabeled/flood_test_data.csv").read_text().startswith(CHIP)
     sample = Sen1Floods11(root, folder="sen1floods11").load(CHIP)  # verified against the recorded sums
     assert sample["s2"].shape == (13, 512, 512)
     # a second download keeps verified files; a corrupted one is caught
@@ -62,3 +64,15 @@ def test_manual_datasets_explain_how_to_get_them(tmp_path, name):
 def test_unknown_dataset():
     with pytest.raises(KeyError, match="known"):
         download("imagenet", "data")
+
+
+def test_list_names_each_paper_dataset_with_its_split_and_the_seed_result_it_targets(capsys):
+    from eoxai.data.download import main
+
+    assert main(["--list"]) == 0
+    out = capsys.readouterr().out
+    for number in ("mIoU 56.02 / OA 84.56", "IoU 69.1 -> 78.5"):
+        assert number in out
+    for name in ("sen1floods11", "whu_opt_sar", "mapinwild", "dfc2020"):
+        block = out.split(name, 1)[1].split("\n\n", 1)[0]
+        assert "split: " in block and "reproduces: " in block and "cite: " in block, name

@@ -7,11 +7,11 @@ import torch
 
 from eoxai.checkpoint import save_checkpoint
 from eoxai.errors import DatasetNotFoundError
+from eoxai.explain_tiles import pick_tiles
 from eoxai.fusion import write_cube
 from eoxai.models import build_model
 from eoxai.reference import load_reference, reference_checkpoint
 from eoxai.tiles import TileDataset
-from eoxai.xai.instances import pick_tiles
 
 
 def test_load_reference_round_trip(tmp_path, eolearn_cube):

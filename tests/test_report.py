@@ -20,7 +20,7 @@ from eoxai.report import (
     render,
     unsupported_numbers,
 )
-from eoxai.xai.evaluate import MethodSettings, evaluate_explanations
+from eoxai.xai.scoring import evaluate_explanations, method_settings
 from eoxai.xai.modality import modality_occlusion
 from eoxai.xai.shap_seg import band_group_shap, band_group_table
 from tests.xai_helpers import BandModel, eolearn_cube, eolearn_groups, eolearn_test_tiles
@@ -40,10 +40,10 @@ def table_dir(tmp_path_factory) -> Path:
                                 origins=tiles.origins)
     shap_groups = band_group_table(band_group_shap(model, tiles.images, groups, class_names=tiles.class_names),
                                    tiles.origins)
-    settings = MethodSettings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
+    settings = method_settings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
                               shap_max_evals=40, batch_size=16)
     xai = evaluate_explanations({0: model}, 0, tiles.images[:1], groups, band_names=tiles.bands,
-                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=settings, steps=4,
+                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=settings, steps=4, blur=3,
                                 progress=False)
     frames = {"modality_occlusion_tiles": occ, "shap_band_groups": shap_groups, "xai_faithfulness": xai["faithfulness"],
               "xai_attributions": xai["attributions"], "xai_agreement": xai["agreement"]}

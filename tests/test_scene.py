@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from eoxai import scene
 from eoxai.data.eurosat import EuroSAT, EuroSATMS, class_counts, open_eurosat
 from eoxai.errors import BandCountError, ChecksumError, DatasetNotFoundError
+from eoxai.xai import scene_shap
 from eoxai.xai.checks import ModelModeError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,7 +126,7 @@ def test_eurosat_ms_reads_13_band_geotiffs(tmp_path):
 
 
 def test_nhwc_predictor_shapes(model):
-    pred = scene.NHWCPredictor(model, batch_size=3)
+    pred = scene_shap.NHWCPredictor(model, batch_size=3)
     x = np.random.default_rng(0).random((5, 64, 64, 3), dtype=np.float32)
     p = pred(x)
     assert p.shape == (5, 10) and p.dtype == np.float64
@@ -134,7 +135,7 @@ def test_nhwc_predictor_shapes(model):
     np.testing.assert_allclose(p, expected, atol=1e-6)
     assert pred(x[0]).shape == (1, 10)  # a single (H, W, C) image
     assert pred.n_images == 6
-    assert scene.to_nhwc(torch.zeros(2, 3, 64, 32)).shape == (2, 64, 32, 3)
+    assert scene_shap.to_nhwc(torch.zeros(2, 3, 64, 32)).shape == (2, 64, 32, 3)
     with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
         pred(np.zeros((2, 3)))
 
@@ -142,21 +143,21 @@ def test_nhwc_predictor_shapes(model):
 def test_predictor_refuses_a_model_in_training_mode():
     m = scene.SceneClassifier("test_resnet", CLASSES, EuroSAT.bands).train()
     with pytest.raises(ModelModeError):
-        scene.NHWCPredictor(m)
+        scene_shap.NHWCPredictor(m)
 
 
 def test_partition_maps_of_top_classes_on_real_scenes(model, test_split):
     images = test_split.stack()[0][:2]
-    maps = scene.explain_partition(model, images, top_k=3, max_evals=40, blur=(16, 16), batch_size=40)
+    maps = scene_shap.explain_scenes(model, images, top_k=3, max_evals=40, blur=(16, 16), batch_size=40)
     assert maps.dims == ("image", "rank", "y", "x") and maps.shape == (2, 3, 64, 64)
     probs = scene.predict_proba(model, images).numpy()
-    np.testing.assert_array_equal(maps.class_index.values, scene.top_classes(probs, 3))
+    np.testing.assert_array_equal(maps.class_index.values, scene_shap.most_probable_classes(probs, 3))
     assert list(maps.class_name.values[0]) == [CLASSES[i] for i in maps.class_index.values[0]]
     np.testing.assert_allclose(maps.probability.values, np.take_along_axis(probs, maps.class_index.values, 1),
                                atol=1e-6)
     # Owen values are efficient: each map sums to p(class | scene) - p(class | fully blurred scene)
-    blurred = np.stack([scene.blur_image(im, (16, 16)) for im in scene.to_nhwc(images)])
-    p_blur = scene.NHWCPredictor(model)(blurred)
+    blurred = np.stack([scene_shap.blur_image(im, (16, 16)) for im in scene_shap.to_nhwc(images)])
+    p_blur = scene_shap.NHWCPredictor(model)(blurred)
     np.testing.assert_allclose(maps.base_value.values, np.take_along_axis(p_blur, maps.class_index.values, 1),
                                atol=1e-6)
     np.testing.assert_allclose(maps.sum(("y", "x")).values, maps.probability.values - maps.base_value.values,
@@ -169,18 +170,18 @@ def test_blur_image_is_the_maskers_blur():
     x = np.random.default_rng(1).random((16, 16, 3), dtype=np.float32)
     masker = shap.maskers.Image("blur(8,8)", x.shape)
     fully_masked = masker(np.zeros(x.size, dtype=bool), x)[0][0]
-    np.testing.assert_allclose(scene.blur_image(x, (8, 8)), fully_masked.reshape(x.shape), atol=1e-6)
+    np.testing.assert_allclose(scene_shap.blur_image(x, (8, 8)), fully_masked.reshape(x.shape), atol=1e-6)
 
 
 def test_top_classes_and_top_fraction_mask():
-    np.testing.assert_array_equal(scene.top_classes(np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.4]]), 2),
+    np.testing.assert_array_equal(scene_shap.most_probable_classes(np.array([[0.1, 0.5, 0.4], [0.3, 0.3, 0.4]]), 2),
                                   [[1, 2], [2, 0]])  # ties: lower class index first
     with pytest.raises(ValueError, match="top_k=4"):
-        scene.top_classes(np.ones((1, 3)), 4)
-    m = scene.top_fraction_mask(np.arange(100.0).reshape(10, 10), 0.1)
+        scene_shap.most_probable_classes(np.ones((1, 3)), 4)
+    m = scene_shap.top_fraction_mask(np.arange(100.0).reshape(10, 10), 0.1)
     assert m.sum() == 10 and m[9].all()
     with pytest.raises(ValueError, match="fraction"):
-        scene.top_fraction_mask(np.zeros((4, 4)), 0.0)
+        scene_shap.top_fraction_mask(np.zeros((4, 4)), 0.0)
 
 
 # ---------------------------------------------------------------- blur drop on a hand-built case
@@ -203,7 +204,7 @@ def test_blur_drop_on_a_case_with_a_known_answer():
     predict = _region_model(region)
     p0 = 1.0 / (1.0 + np.exp(-5.0))
     # a map that points at the region: blurring its top 10 % removes all evidence, p -> 0.5
-    good = scene.blur_drop(predict, image, region[None].astype(float), [0], fraction=0.1, n_random=20,
+    good = scene_shap.blur_drop(predict, image, region[None].astype(float), [0], fraction=0.1, n_random=20,
                            seed=0, background=background)
     row = good.iloc[0]
     assert row["pixels"] == 10
@@ -214,11 +215,11 @@ def test_blur_drop_on_a_case_with_a_known_answer():
     assert 0.0 <= row["drop_random"] < row["drop_top"]
     assert row["drop_difference"] == pytest.approx(row["drop_top"] - row["drop_random"])
     # a map that points away from the region: blurring its top pixels changes nothing
-    bad = scene.blur_drop(predict, image, -region[None].astype(float), [0], fraction=0.1, n_random=5,
+    bad = scene_shap.blur_drop(predict, image, -region[None].astype(float), [0], fraction=0.1, n_random=5,
                           seed=0, background=background)
     assert bad.iloc[0]["drop_top"] == pytest.approx(0.0)
     # the same random draws for the same seed
-    again = scene.blur_drop(predict, image, region[None].astype(float), [0], fraction=0.1, n_random=20,
+    again = scene_shap.blur_drop(predict, image, region[None].astype(float), [0], fraction=0.1, n_random=20,
                             seed=0, background=background)
     assert again.iloc[0]["drop_random"] == row["drop_random"]
 
@@ -226,11 +227,11 @@ def test_blur_drop_on_a_case_with_a_known_answer():
 def test_blur_drop_is_zero_for_a_model_that_ignores_the_image():
     images = np.random.default_rng(2).random((2, 8, 8, 3), dtype=np.float32)
     constant = lambda x: np.tile([0.7, 0.3], (len(x), 1))  # noqa: E731
-    out = scene.blur_drop(constant, images, images.sum(-1), [0, 1], fraction=0.25, kernel=(4, 4), n_random=3)
+    out = scene_shap.blur_drop(constant, images, images.sum(-1), [0, 1], fraction=0.25, kernel=(4, 4), n_random=3)
     assert list(out["class_index"]) == [0, 1]
     np.testing.assert_allclose(out[["drop_top", "drop_random"]].to_numpy(), 0.0, atol=1e-12)
     with pytest.raises(ValueError, match="shapes do not match"):
-        scene.blur_drop(constant, images, images[..., 0][:, :4], [0, 1])
+        scene_shap.blur_drop(constant, images, images[..., 0][:, :4], [0, 1])
 
 
 # ---------------------------------------------------------------- training, evaluation, selection
@@ -267,18 +268,18 @@ def test_checkpoint_roundtrip(tmp_path, model, test_split):
 
 def test_choose_images_is_seeded_and_spreads_over_classes(test_split):
     targets = np.asarray(test_split.targets)
-    a = scene.choose_images(targets, 6, seed=5)
-    assert np.array_equal(a, scene.choose_images(targets, 6, seed=5))
+    a = scene_shap.choose_images(targets, 6, seed=5)
+    assert np.array_equal(a, scene_shap.choose_images(targets, 6, seed=5))
     assert len(set(targets[a])) == 6  # one scene per class while classes last
-    assert not np.array_equal(a, scene.choose_images(targets, 6, seed=6))
-    assert len(set(scene.choose_images(targets, 15, seed=5))) == 15
+    assert not np.array_equal(a, scene_shap.choose_images(targets, 6, seed=6))
+    assert len(set(scene_shap.choose_images(targets, 15, seed=5))) == 15
     with pytest.raises(ValueError):
-        scene.choose_images(targets, 21, seed=0)
+        scene_shap.choose_images(targets, 21, seed=0)
 
 
 def test_explain_and_score_table(model, test_split):
     images = test_split.stack()[0][:2]
-    maps, table, pred = scene.explain_and_score(model, images, top_k=2, max_evals=30, blur=(16, 16),
+    maps, table, pred = scene_shap.explain_and_score(model, images, top_k=2, max_evals=30, blur=(16, 16),
                                                 batch_size=30, n_random=2, seed=0)
     assert len(table) == 4 and list(table["rank"]) == [1, 2, 1, 2] and list(table["image"]) == [0, 0, 1, 1]
     np.testing.assert_array_equal(table["class_index"], maps.class_index.values.reshape(-1))

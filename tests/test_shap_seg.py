@@ -22,7 +22,7 @@ from eoxai.xai.shap_seg import (
     min_evals,
     partition_table,
     shapley_matrix,
-    top_classes,
+    largest_region_classes,
 )
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
 from tests.xai_helpers import BandModel, eolearn_groups, eolearn_test_tiles
@@ -176,7 +176,7 @@ def test_top_classes_orders_by_predicted_area_and_skips_empty():
     regions[2, :, :] = True
     regions[2, 0, 0] = False
     regions[0, 0, 0] = True
-    assert top_classes(regions, 3) == [2, 0]
+    assert largest_region_classes(regions, 3) == [2, 0]
 
 
 # --------------------------------------------------------------------------- bad input

@@ -59,8 +59,8 @@ def eolearn_cube():
 
 @lru_cache(maxsize=1)
 def eolearn_test_tiles():
-    """The eo-learn test tiles (32 x 32, 27 bands), as :class:`eoxai.xai.instances.Tiles`."""
-    from eoxai.xai.instances import load_tiles
+    """The eo-learn test tiles (32 x 32, 27 bands), as :class:`eoxai.explain_tiles.Tiles`."""
+    from eoxai.explain_tiles import load_tiles
 
     return load_tiles(eolearn_cube(), "test", 32)
 

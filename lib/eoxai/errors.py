@@ -10,6 +10,7 @@ input, training, workflow) and from the builtin it refines (``FileNotFoundError`
     │   ├── DatasetNotFoundError, ChecksumError, RasterReadError
     │   ├── BandCountError, GridMismatchError (MissingCRSError), EmptyTileError
     │   ├── ClassLabelError, ClassAbsentError, TileSizeError, PatchSizeError
+    │   ├── SceneNotFoundError (a DatasetNotFoundError), LayoutError
     ├── ConfigError          a profile, a declaration or a function argument is malformed
     │   └── InputError       a value given to a function is out of range / of the wrong shape
     ├── CheckpointError      a checkpoint is missing, corrupt, unsafe or of another config
@@ -77,6 +78,14 @@ class DatasetNotFoundError(DataError, FileNotFoundError):
 
 class ChecksumError(DataError, ValueError):
     """A file's SHA-256 does not match the recorded checksum."""
+
+
+class SceneNotFoundError(DatasetNotFoundError):
+    """A split file (or a list of scenes) names a scene whose files are not in the collection."""
+
+
+class LayoutError(DataError, ValueError):
+    """Files of a scene collection match none of its declared file patterns (another layout)."""
 
 
 class RasterReadError(DataError, OSError):
@@ -158,6 +167,10 @@ class MaxEvalsError(ExplainerInputError, ValueError):
 
 class MemoryBudgetError(ExplainerInputError, ValueError):
     """A memory budget that is not a positive number of MB."""
+
+
+class UnknownExplainerError(ExplainerInputError, ValueError):
+    """A method name that is not in the explainer registry (:mod:`eoxai.xai.registry`)."""
 
 
 class KnownAnswerError(ExplainerInputError, ValueError):

@@ -18,9 +18,9 @@ import xarray as xr
 from torch import nn
 
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
+from eoxai.explain_tiles import pick_tiles
 from eoxai.fusion import read_cube
 from eoxai.tiles import TileDataset
-from eoxai.xai.instances import pick_tiles
 
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",
@@ -77,7 +77,7 @@ def load_reference(
     """Load the reference checkpoint of ``stack`` (seed ``seed``) and tiles of ``split`` of its cube.
 
     Tiles: those at ``index`` (positions in :class:`~eoxai.tiles.TileDataset` order); or
-    ``sample`` of them chosen by :func:`eoxai.xai.instances.pick_tiles` with ``sample_seed`` (the
+    ``sample`` of them chosen by :func:`eoxai.explain_tiles.pick_tiles` with ``sample_seed`` (the
     same tiles notebooks 07 and 08b explain); else the first
     ``max_tiles`` (default all). Tile size and bands come from the checkpoint.
     """

@@ -14,7 +14,7 @@ import typing
 from typing import Annotated, Any, Literal, Union
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from eoxai.data.declaration import StackDeclaration
 
@@ -127,9 +127,17 @@ class ModalityInfluence(Section):
     batch_size: PosInt
 
 
+def _registered(methods: list[str]) -> list[str]:
+    """Every method named by its explainer-registry name (:mod:`eoxai.xai.registry`); an unknown one
+    fails with the list of registered names."""
+    from eoxai.xai.registry import check_names  # the explainers load only when a profile names them
+
+    return check_names(methods)
+
+
 class Scorecard(Section):
     n_instances: PosInt
-    methods: list[str] = Field(min_length=1)
+    methods: Annotated[list[str], Field(min_length=1), AfterValidator(_registered)]
     gradcam_layer: str
     ig_steps: PosInt
     occlusion_grid: PosInt

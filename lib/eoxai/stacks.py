@@ -1,7 +1,9 @@
 """Fused stacks from declarations (:mod:`eoxai.data.declaration`): read, plot, summarise.
 
 Nothing here knows a stack by name: the declaration says which reader, files, bands, legend and
-tiling; the shipped stacks are ``config/stacks/*.yaml``.
+tiling; the shipped stacks are ``config/stacks/*.yaml``. A stack is one scene (:func:`load_stack`,
+split into buffered blocks by :func:`fuse_stack`) or a collection of scenes split by scene
+(:func:`open_scenes`, :mod:`eoxai.data.collection`).
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import pandas as pd
 import xarray as xr
 from matplotlib.figure import Figure
 
+from eoxai.data.collection import SceneCollection, open_collection
 from eoxai.data.declaration import StackDeclaration
 from eoxai.data.stack import open_stack, plot_sample
-from eoxai.errors import EoxaiError, TileSizeError
+from eoxai.errors import ConfigError, EoxaiError, TileSizeError
 from eoxai.split import SPLIT_NAMES, TEST, TRAIN, VAL, min_distance_between
 from eoxai.tiles import tile_origins
 
@@ -43,8 +46,24 @@ def load_stack(
     if name is None:
         name = declaration.name if isinstance(declaration, StackDeclaration) else str(declaration.get("name", ""))
     decl = as_declaration(name, declaration)
+    if decl.is_collection:
+        raise ConfigError(f"stack {name!r} is a collection of scenes (collection: and no chip): open it with "
+                          "eoxai.stacks.open_scenes, or set its chip to read one scene")
     sample = open_stack(decl, data_dir).load()
     return {m: sample[m] for m in decl.modalities}, sample["label"]
+
+
+def open_scenes(
+    declaration: StackDeclaration | Mapping[str, Any], data_dir: str | Path, name: str | None = None,
+) -> SceneCollection:
+    """A declared collection of scenes (:attr:`StackDeclaration.is_collection`), split by scene and with
+    training-scene statistics; its tiles stream with :func:`eoxai.data.streaming.collection_datasets`.
+
+    The collection counterpart of :func:`load_stack` (a single scene split into blocks).
+    """
+    if name is None:
+        name = declaration.name if isinstance(declaration, StackDeclaration) else str(declaration.get("name", ""))
+    return open_collection(as_declaration(name, declaration), data_dir)
 
 
 def check_tiling(decl: StackDeclaration, label: xr.DataArray) -> None:
@@ -159,8 +178,6 @@ def explained_target(cube: xr.Dataset, targets: Mapping[str, str], masks: Any = 
     classes = [str(c) for c in cube["class"].values]
     target = targets.get(name) or cube_declaration(cube).label.default_target
     if target not in classes:
-        from eoxai.errors import ConfigError
-
         raise ConfigError(f"target class {target!r} of stack {name!r} is not one of its classes {classes}")
     if masks is not None and not bool((np.asarray(masks) == classes.index(target)).any()):
         warnings.warn(

@@ -24,6 +24,14 @@ profile) validated by :class:`StackDeclaration`::
     reproject: false         # true: resample modalities that are not on the reference grid
     rgb: [opt.B4, opt.B3, opt.B2]
     tiling: {block_size: 64, buffer: 4, tile_size: 32}
+    collection:              # optional: a collection of scenes, used when ``chip`` is not set
+      split: {rule: official, files: {train: splits/train.csv, validation: splits/valid.csv,
+              test: splits/test.csv}, column: 0, entry: "{chip}_S1Hand.tif"}
+      memory_mb: 1024        # bound on the decoded scenes a tile reader keeps (per worker)
+
+With ``collection`` and no ``chip``, the stack is a collection of scenes: every ``{chip}`` the
+reference modality's file pattern matches on disk is one scene (see
+:mod:`eoxai.data.collection`), split by scene, never by block.
 
 Every key is checked: an unknown key fails with its dotted path and the nearest valid name.
 """
@@ -32,7 +40,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 
 class _Strict(BaseModel):
@@ -111,6 +119,53 @@ class PanelDeclaration(_Strict):
     title: str | None = None
 
 
+class SplitDeclaration(_Strict):
+    """How the scenes of a collection are split (see :func:`eoxai.data.collection.split_scenes`).
+
+    ``official``: the dataset's own split files; ``files`` maps a split (train, validation, test)
+    to a file (csv or text, relative to the stack folder); ``column`` is the column holding the
+    scene (an index in a file without header, or the name of a header column; ``"{split}"``: the
+    column named after the split, as in one csv with columns train/validation/test); ``entry``
+    is how an entry names the scene (``{chip}`` and any other pattern field).
+    ``field``: the split is a field of the file pattern (e.g. ``{group}`` in
+    ``ROIs0000_{group}/...``); ``values`` maps its values to splits; ``holdout`` moves a seeded
+    share of the training scenes to validation when the dataset publishes no validation split.
+    ``seeded``: no published split; the sorted scene names are permuted with ``seed`` and cut
+    by ``fractions`` (train, validation, test).
+    """
+
+    rule: Literal["official", "field", "seeded"]
+    files: dict[Literal["train", "validation", "test"], str] = Field(default_factory=dict)
+    column: int | str = 0
+    entry: str = "{chip}"
+    field: str | None = None
+    values: dict[str, Literal["train", "validation", "test"]] = Field(default_factory=dict)
+    holdout: float = Field(default=0.0, ge=0.0, lt=1.0)
+    fractions: list[float] = Field(default_factory=lambda: [0.7, 0.15, 0.15], min_length=3, max_length=3)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _rule_keys(self) -> SplitDeclaration:
+        if self.rule == "official" and not self.files:
+            raise ValueError("split rule 'official' needs files: {train: ..., validation: ..., test: ...}")
+        if self.rule == "field" and (self.field is None or not self.values):
+            raise ValueError("split rule 'field' needs field (a pattern field) and values (field value -> split)")
+        if self.rule == "seeded" and (min(self.fractions) < 0 or abs(sum(self.fractions) - 1.0) > 1e-6):
+            raise ValueError(f"split fractions must be >= 0 and sum to 1, got {self.fractions}")
+        return self
+
+
+class CollectionDeclaration(_Strict):
+    """A stack made of many scenes (chips, tiles, image pairs), split by scene and streamed from disk."""
+
+    split: SplitDeclaration
+    memory_mb: float = Field(default=1024.0, ge=0.0,
+                             description="decoded scenes a tile reader keeps in memory (MB, per worker)")
+    statistics_rows: int = Field(default=256, ge=1, description="rows read at a time by the statistics pass")
+    cache_dir: str | None = Field(default=None, description="folder for decoded scenes read as memory maps "
+                                                            "(when a split does not fit in memory_mb)")
+
+
 class StackDeclaration(_Strict):
     """A fused stack: modalities, label, grid handling, figure bands and tiling. See the module doc."""
 
@@ -129,6 +184,21 @@ class StackDeclaration(_Strict):
     rgb: list[str] = Field(min_length=3, max_length=3)
     panel: PanelDeclaration = Field(default_factory=PanelDeclaration)
     tiling: TilingDeclaration
+    collection: CollectionDeclaration | None = None
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        """Dumped as before collections existed when it is none (the single-scene stacks' parameters
+        and records stay byte for byte the same)."""
+        data: dict[str, Any] = handler(self)
+        if data.get("collection", 0) is None:
+            del data["collection"]
+        return data
+
+    @property
+    def is_collection(self) -> bool:
+        """A collection of scenes: ``collection`` is declared and no single ``chip`` is chosen."""
+        return self.collection is not None and self.chip is None
 
     @model_validator(mode="after")
     def _references(self) -> StackDeclaration:

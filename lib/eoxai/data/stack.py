@@ -133,8 +133,17 @@ def declared_paths(decl: StackDeclaration, root: str | Path) -> dict[str, Path]:
 
 
 def declared_inputs(decl: StackDeclaration, root: str | Path) -> list[Path]:
-    """Every file a stack reads plus its own checksum list: the inputs of the rule that fuses it."""
-    files = list(dict.fromkeys(declared_paths(decl, root).values()))
+    """Every file a stack reads plus its own checksum list: the inputs of the rule that fuses it.
+
+    A collection (:attr:`StackDeclaration.is_collection`): its split files and every scene file
+    found (:func:`eoxai.data.collection.collection_inputs`).
+    """
+    if decl.is_collection:
+        from eoxai.data.collection import collection_inputs
+
+        files = collection_inputs(decl, root)
+    else:
+        files = list(dict.fromkeys(declared_paths(decl, root).values()))
     own = Path(root) / decl.checksums if decl.checksums else Path(root) / decl.folder / "SHA256SUMS"
     if decl.checksums or own.is_file():
         files.append(own)

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from matplotlib.figure import Figure
 from torch import nn
 
 from eoxai.errors import BandCountError
@@ -199,50 +198,3 @@ def map_agreement(maps: Mapping[str, xr.DataArray]) -> pd.DataFrame:
                 rho = spearmanr(va, vb).statistic if va.std() > 0 and vb.std() > 0 else np.nan
                 rows.append({"sample": first["sample"].values[s], "method_a": a, "method_b": b, "spearman": float(rho)})
     return pd.DataFrame(rows)
-
-
-def plot_method_maps(
-    composite: np.ndarray,
-    label: np.ndarray,
-    maps: Mapping[str, xr.DataArray],
-    class_names: Sequence[str],
-    row_titles: Sequence[str] | None = None,
-    composite_title: str = "input",
-    title: str | None = None,
-) -> Figure:
-    """One row per instance: input composite, label, then each method's ``(sample, y, x)`` map.
-
-    composite ``(N, 3, H, W)`` (or ``(N, H, W)``, shown in grey) in data units, stretched per
-    instance; label ``(N, H, W)`` with -1 = no label. Signed maps use the diverging palette,
-    centred on 0 with each panel's own symmetric range (methods have different units).
-    """
-    import matplotlib.pyplot as plt
-
-    from eoxai.plots import DIVERGING, SEQUENTIAL, class_cmap, class_legend, stretch
-
-    n = len(label)
-    names = list(maps)
-    fig, axes = plt.subplots(n, 2 + len(names), figsize=(3.0 * (2 + len(names)), 2.9 * n + 0.5),
-                             squeeze=False, constrained_layout=True)
-    cmap, norm = class_cmap(class_names)
-    for i in range(n):
-        img = np.asarray(composite[i])
-        axes[i, 0].imshow(stretch(img), cmap=None if img.ndim == 3 else SEQUENTIAL, interpolation="nearest")
-        axes[i, 0].set_title(composite_title if row_titles is None else f"{row_titles[i]}\n{composite_title}", fontsize=8)
-        axes[i, 1].imshow(label[i], cmap=cmap, norm=norm, interpolation="nearest")
-        axes[i, 1].set_title("label", fontsize=8)
-        for j, name in enumerate(names):
-            m = np.asarray(maps[name].isel(sample=i))
-            lim = float(np.abs(m).max()) or 1.0
-            im = axes[i, 2 + j].imshow(m, cmap=DIVERGING, vmin=-lim, vmax=lim, interpolation="nearest")
-            axes[i, 2 + j].set_title(name, fontsize=8)
-            fig.colorbar(im, ax=axes[i, 2 + j], shrink=0.75, label=maps[name].attrs.get("units", "attribution"))
-        for ax in axes[i]:
-            ax.set_xticks([])
-            ax.set_yticks([])
-    class_legend(axes[0, 1], class_names, fontsize=6)
-    for ax in axes[-1]:
-        ax.set_xlabel("column (pixels)")
-    if title:
-        fig.suptitle(title)
-    return fig

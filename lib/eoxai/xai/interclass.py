@@ -24,7 +24,6 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from matplotlib.figure import Figure
 
 
 def _np(a: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -203,67 +202,3 @@ def to_matrix(table: pd.DataFrame, value: str) -> pd.DataFrame:
     regions = list(dict.fromkeys(table["region"]))
     wide = table.pivot_table(index=[*keys, "target"], columns="region", values=value, sort=False)
     return wide.reindex(columns=regions).reset_index().rename_axis(columns=None)
-
-
-def plot_seed_bars(normalised: xr.Dataset, targets: Sequence[str] | None = None, title: str | None = None) -> Figure:
-    """The seed's bar plot for each target class: positive (right) and negative (left) bars per region, and net.
-
-    ``normalised`` from :func:`seed_normalise`. One row of two panels per target class.
-    """
-    import matplotlib.pyplot as plt
-
-    from eoxai.plots import OKABE_ITO
-
-    targets = [str(t) for t in (targets if targets is not None else normalised.target.values)]
-    regions = [str(r) for r in normalised.region.values]
-    y = np.arange(len(regions))
-    fig, axes = plt.subplots(len(targets), 2, figsize=(10, 1.0 + 0.45 * len(regions) * len(targets)),
-                             sharex=True, squeeze=False, constrained_layout=True)
-    pos_c, neg_c = OKABE_ITO[4], OKABE_ITO[5]
-    for row, t in zip(axes, targets, strict=True):
-        sel = normalised.sel(target=t)
-        row[0].barh(y, sel["positive"].values, color=pos_c, label="positive pixels (normalised)")
-        row[0].barh(y, -sel["negative"].values, color=neg_c, label="negative pixels (normalised)")
-        net = sel["net"].values
-        row[1].barh(y, net, color=[pos_c if v >= 0 else neg_c for v in net])
-        for ax, what in zip(row, ("positive and negative", "net = positive - negative"), strict=True):
-            ax.axvline(0, color="black", lw=0.8)
-            ax.set_yticks(y, regions)
-            ax.set_xlim(-1.05, 1.05)
-            ax.set_title(f"Grad-CAM of '{t}': {what}", fontsize=9)
-            ax.set_ylabel("predicted region")
-    axes[0, 0].legend(fontsize=7, loc="lower left")
-    for ax in axes[-1]:
-        ax.set_xlabel("pixel count / its own maximum (1)")
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def plot_heatmaps(matrices: dict[str, xr.DataArray], title: str | None = None) -> Figure:
-    """Side-by-side heatmaps of ``(target, region)`` matrices (e.g. seed net vs magnitude shares)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from eoxai.plots import DIVERGING, SEQUENTIAL
-
-    n = len(matrices)
-    k = max(m.sizes["target"] for m in matrices.values())
-    ncols = min(n, 2)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * (2.6 + 0.75 * k), nrows * (1.6 + 0.6 * k)),
-                             squeeze=False, constrained_layout=True)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    for ax, (name, m) in zip(axes.ravel(), matrices.items()):
-        signed = float(m.min()) < 0
-        sns.heatmap(m.to_pandas(), ax=ax, annot=True, fmt=".2f", cmap=DIVERGING if signed else SEQUENTIAL,
-                    vmin=-1 if signed else 0, vmax=1, square=True, cbar_kws={"shrink": 0.7, "label": "(1)"},
-                    annot_kws={"fontsize": 7})
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("predicted region k")
-        ax.set_ylabel("explained class c")
-        ax.tick_params(axis="x", rotation=30)
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -1,7 +1,7 @@
 """Known-answer benchmark: synthetic labels whose true explanation is known, and how to grade maps against it.
 
 The compendium's other checks of explanations (deletion/insertion, randomisation, agreement,
-stability; :mod:`eoxai.xai.evaluate`) are proxies: none says whether an explainer finds what the
+stability; :mod:`eoxai.xai.scoring`) are proxies: none says whether an explainer finds what the
 model *actually* uses. Here the task is built so that the answer is known (the "controlled
 relevance" idea of Arras, Osman & Samek 2022, *CLEVR-XAI*, Information Fusion 81, and of Yang &
 Kim 2019, *Benchmarking attribution methods with relative feature importance*): on the real
@@ -644,7 +644,7 @@ def recovery(summary: pd.DataFrame, level: float = 0.8, chance_method: str = "ra
 
 
 
-#: the explanation scorecard's methods (notebook 08b, :data:`eoxai.xai.evaluate.METHODS`) -> the
+#: the explanation scorecard's methods (notebook 08b, :data:`eoxai.xai.scoring.METHODS`) -> the
 #: methods of this benchmark that compute the same thing (08b's ``shap``: a partition map and
 #: exact band-group values; its Grad-CAM is at a decoder layer)
 SCORECARD_METHODS: dict[str, tuple[str, ...]] = {

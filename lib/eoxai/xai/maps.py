@@ -25,6 +25,15 @@ def modality_of_bands(modalities: Mapping[str, int]) -> list[str]:
     return [name for name, n in modalities.items() for _ in range(int(n))]
 
 
+def band_groups(modalities: Mapping[str, int]) -> dict[str, list[int]]:
+    """Band indices of each modality from ``{name: band count}`` in input order (checkpoint meta)."""
+    out, start = {}, 0
+    for name, count in modalities.items():
+        out[str(name)] = list(range(start, start + int(count)))
+        start += int(count)
+    return out
+
+
 def band_map(
     values: torch.Tensor | np.ndarray,
     bands: Sequence[str],

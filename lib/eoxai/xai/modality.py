@@ -28,20 +28,13 @@ from torch import nn
 from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from eoxai.models import bottleneck
-from eoxai.tiles import IGNORE_INDEX
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_modalities
+from eoxai.xai.maps import band_groups
 
 REPLACEMENTS = ("zeros", "mean", "uniform", "normal")
-
-
-def band_groups(modalities: Mapping[str, int]) -> dict[str, list[int]]:
-    """Band indices of each modality from ``{name: band count}`` in input order (checkpoint meta)."""
-    out, start = {}, 0
-    for name, count in modalities.items():
-        out[str(name)] = list(range(start, start + int(count)))
-        start += int(count)
-    return out
+__all__ = ["REPLACEMENTS", "band_groups", "influence_agreement", "modality_occlusion", "occlusion_influence",
+           "occlude", "replacement", "select_groups"]
 
 
 def select_groups(groups: Mapping[str, Sequence[int]], names: Sequence[str] | None) -> dict[str, list[int]]:
@@ -89,10 +82,14 @@ def occlude(images: torch.Tensor, bands: Sequence[int], how: str, **kw: object) 
     return out
 
 
+#: the label of unlabelled pixels in ``masks`` (the value :mod:`eoxai.tiles` writes; xai does not import it)
+IGNORE_LABEL = -1
+
+
 def confusion(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """``(K, K)`` confusion matrix (rows: true class) of ``pred``/``target`` ``(..., H, W)``, ``-1`` ignored
-    (torchmetrics)."""
-    return multiclass_confusion_matrix(pred.flatten(), target.flatten(), n_classes, ignore_index=IGNORE_INDEX,
+    """``(K, K)`` confusion matrix (rows: true class) of ``pred``/``target`` ``(..., H, W)``,
+    :data:`IGNORE_LABEL` ignored (torchmetrics)."""
+    return multiclass_confusion_matrix(pred.flatten(), target.flatten(), n_classes, ignore_index=IGNORE_LABEL,
                                        validate_args=False)
 
 

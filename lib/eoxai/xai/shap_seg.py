@@ -197,7 +197,7 @@ def min_evals(n_features: int) -> int:
     return 2 * int(n_features) + 1
 
 
-def top_classes(regions: torch.Tensor, k: int) -> list[int]:
+def largest_region_classes(regions: torch.Tensor, k: int) -> list[int]:
     """The ``k`` classes with the largest predicted area in ``regions`` ``(K, H, W)`` (empty ones never)."""
     area = regions.flatten(1).sum(1)
     order = torch.argsort(area, descending=True, stable=True)
@@ -274,7 +274,7 @@ def explain_partition(
     f_x = region_mean(regions.bool(), scorer.kind)(logits).numpy()  # f(image), checked against shap's sum
     for i in tqdm(range(b), desc="partition SHAP", disable=not progress):
         scorer.regions = regions[i].bool()
-        targets = classes if classes is not None else top_classes(regions[i], top_k)
+        targets = classes if classes is not None else largest_region_classes(regions[i], top_k)
         if not targets:
             continue
         before = scorer.evaluations
@@ -475,5 +475,5 @@ def band_group_table(result: xr.Dataset, origins: Sequence[tuple[int, int]]) -> 
 __all__ = [
     "BlurMasker", "MaxEvalsError", "SegmentationScorer", "band_group_shap", "band_group_table", "box_blur",
     "coalitions", "explain_partition", "grid_partition_tree", "min_evals", "numpy_seed", "partition_table",
-    "shapley_matrix", "top_classes",
+    "shapley_matrix", "largest_region_classes",
 ]

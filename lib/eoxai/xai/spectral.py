@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import torch
 import xarray as xr
-from matplotlib.figure import Figure
 from torch import nn
 
 from eoxai.errors import BandCountError
@@ -239,47 +238,6 @@ def violin_values(ds: xr.Dataset, cls: str, kind: str = "band", clip: float = 1.
     return pd.DataFrame({"group": np.repeat(groups, len(idx)), "value": flat[:, idx].ravel()})
 
 
-def plot_violins(ds: xr.Dataset, classes: Sequence[str] | None = None, kind: str = "band", seed: int = 0,
-                 title: str | None = None, max_pixels: int = 2000) -> Figure:
-    """One panel per class, one violin per band (seed's Spectral-Grad-CAM figure), values as :func:`violin_values`.
-
-    Violins show the density (width-normalised), the quartiles (white ticks) and the median (black).
-    """
-    import matplotlib.pyplot as plt
-
-    from eoxai.plots import class_colours
-
-    classes = [str(c) for c in (classes if classes is not None else ds["class"].values)]
-    names = [str(g) for g, k in zip(ds["group"].values, ds["kind"].values, strict=True) if k == kind]
-    fig, axes = plt.subplots(1, len(classes), figsize=(2.2 + 3.0 * len(classes), 1.2 + 0.28 * len(names)),
-                             sharey=True, squeeze=False, constrained_layout=True)
-    colours = class_colours(len(ds["class"]))
-    pos = np.arange(len(names))[::-1]
-    for ax, cls in zip(axes[0], classes, strict=True):
-        df = violin_values(ds, cls, kind=kind, seed=seed, max_pixels=max_pixels)
-        data = [df.loc[df["group"] == g, "value"].to_numpy() for g in names]
-        flat = [d if np.ptp(d) > 0 else d + np.linspace(-1e-3, 1e-3, len(d)) for d in data]  # KDE needs spread
-        parts = ax.violinplot(flat, positions=pos, orientation="horizontal", widths=0.85, showextrema=False)
-        colour = colours[list(map(str, ds["class"].values)).index(cls)]
-        for body in parts["bodies"]:
-            body.set_facecolor(colour)
-            body.set_edgecolor("black")
-            body.set_linewidth(0.4)
-            body.set_alpha(0.85)
-        q = np.array([np.percentile(d, [25, 50, 75]) for d in data])
-        ax.scatter(q[:, [0, 2]].ravel(), np.repeat(pos, 2), marker="|", color="white", s=30, zorder=3)
-        ax.scatter(q[:, 1], pos, marker="d", color="black", s=12, zorder=3)
-        ax.axvline(0, color="black", lw=0.6)
-        ax.set_xlim(-1.05, 1.05)
-        ax.set_yticks(pos, names)
-        ax.set_xlabel("Grad-CAM / peak |Grad-CAM| of input (1)")
-        ax.set_title(f"class '{cls}'", fontsize=9)
-    axes[0, 0].set_ylabel(kind)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
 def setting_agreement(table: pd.DataFrame, by: str = "cam_effect_rel") -> pd.DataFrame:
     """Do the perturbations and baselines rank the bands alike? Spearman correlations of ``by``.
 
@@ -303,63 +261,3 @@ def setting_agreement(table: pd.DataFrame, by: str = "cam_effect_rel") -> pd.Dat
             rows.append({**dict(zip([*keys, "class"], key if isinstance(key, tuple) else (key,), strict=True)),
                          "comparison": comparison, "setting": setting, "spearman": float(rho)})
     return pd.DataFrame(rows)
-
-
-def _settings(table: pd.DataFrame) -> list[tuple[str, str]]:
-    return list(dict.fromkeys(zip(table["baseline"], table["mode"], strict=True)))
-
-
-def plot_effect_heatmap(table: pd.DataFrame, kind: str = "band", by: str = "cam_effect_rel",
-                        title: str | None = None) -> Figure:
-    """Group x class heatmap of ``by``, one panel per (baseline, mode) setting of ``table``."""
-    import matplotlib.pyplot as plt
-
-    from eoxai.plots import SEQUENTIAL
-
-    t = table[table["kind"] == kind]
-    settings = _settings(t)
-    groups = list(dict.fromkeys(t["group"]))
-    classes = list(dict.fromkeys(t["class"]))
-    vmax = float(t[by].quantile(0.98)) or None
-    fig, axes = plt.subplots(1, len(settings), figsize=(1.5 + (0.55 * len(classes) + 1.4) * len(settings),
-                                                        1.4 + 0.26 * len(groups)),
-                             sharey=True, squeeze=False, constrained_layout=True)
-    for i, (ax, (base, mode)) in enumerate(zip(axes[0], settings, strict=True)):
-        s = t[(t["baseline"] == base) & (t["mode"] == mode)]
-        wide = s.pivot(index="group", columns="class", values=by).loc[groups, classes]
-        im = ax.imshow(wide.to_numpy(), cmap=SEQUENTIAL, vmin=0, vmax=vmax, aspect="auto", interpolation="nearest")
-        ax.set_xticks(range(len(classes)), classes, rotation=30, ha="right")
-        ax.set_yticks(range(len(groups)), groups)
-        ax.set_title(f"{mode}, baseline '{base}'", fontsize=9)
-        ax.set_xlabel("class")
-    axes[0, 0].set_ylabel(kind)
-    fig.colorbar(im, ax=axes[0, -1], label=f"{by} (1)", shrink=0.8)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def plot_group_bars(table: pd.DataFrame, by: str = "cam_effect_rel", title: str | None = None) -> Figure:
-    """Bars of ``by`` per modality group (``kind == 'modality'``) and class, one panel per setting."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from eoxai.plots import class_colours
-
-    t = table[table["kind"] == "modality"]
-    settings = _settings(t)
-    classes = list(dict.fromkeys(t["class"]))
-    fig, axes = plt.subplots(1, len(settings), figsize=(1.5 + 3.3 * len(settings), 3.6), sharey=True,
-                             squeeze=False, constrained_layout=True)
-    for i, (ax, (base, mode)) in enumerate(zip(axes[0], settings, strict=True)):
-        s = t[(t["baseline"] == base) & (t["mode"] == mode)]
-        sns.barplot(data=s, x="group", y=by, hue="class", hue_order=classes, palette=class_colours(len(classes)),
-                    ax=ax, legend=i == len(settings) - 1)
-        ax.set_title(f"{mode}, baseline '{base}'", fontsize=9)
-        ax.set_xlabel("modality group")
-        ax.set_ylabel(f"{by} (1)" if i == 0 else "")
-    if axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title="class")
-    if title:
-        fig.suptitle(title)
-    return fig

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from eoxai.errors import UnknownExplainerError
 from eoxai.xai.checks import MaskShapeError, ModelModeError
-from eoxai.xai.evaluate import (
+from eoxai.xai.scoring import (
     METHODS,
-    MethodSettings,
+    method_settings,
     curve_auc,
     evaluate_explanations,
     explain,
@@ -29,7 +30,7 @@ from eoxai.xai.shap_seg import box_blur
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
 from tests.xai_helpers import BandModel, eolearn_groups, eolearn_test_tiles
 
-SMALL = MethodSettings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
+SMALL = method_settings(gradcam_layer="encoder", ig_steps=8, occlusion_grid=4, shap_grid=4, shap_blur=3,
                        shap_max_evals=40, batch_size=16)
 
 
@@ -159,12 +160,12 @@ def test_pairwise_agreement_spearman_and_kendall():
 def test_explain_rejects_bad_input(toy):
     model, x, regions = toy
     groups = {"all": [0, 1, 2, 3]}
-    with pytest.raises(ValueError, match="unknown method 'lime'"):
+    with pytest.raises(UnknownExplainerError, match="unknown explainer 'lime'; registered: gradcam, "):
         explain("lime", model, x, 0, regions, groups, SMALL)
     with pytest.raises(ValueError, match=r"target class\(es\) \[2\] outside the model's 2 classes"):
         explain("ig", model, x, 2, regions, groups, SMALL)
     with pytest.raises(KeyError, match="layer 'decoder.blocks.2' not found"):
-        explain("gradcam", model, x, 0, regions, groups, MethodSettings())
+        explain("gradcam", model, x, 0, regions, groups, method_settings())
     with pytest.raises(MaskShapeError):
         explain("ig", model, x, 0, regions[:, :4], groups, SMALL)
     with pytest.raises(ValueError, match=r"one image \(1, C, H, W\)"):
@@ -182,7 +183,7 @@ def test_evaluate_explanations_and_scorecard_on_real_tiles():
     groups = eolearn_groups()
     models = {s: BandModel(27, tiles.class_names, used=range(27), seed=s) for s in (0, 1)}
     out = evaluate_explanations(models, 0, tiles.images[:1], groups, band_names=tiles.bands,
-                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=SMALL, steps=4,
+                                class_names=tiles.class_names, origins=tiles.origins[:1], settings=SMALL, steps=4, blur=3,
                                 seed=0, progress=False)
     assert set(out) == {"curves", "faithfulness", "sanity", "agreement", "stability", "attributions"}
     assert len(out["curves"]) == len(METHODS) * 5 and set(out["faithfulness"]["method"]) == set(METHODS)
@@ -215,3 +216,37 @@ def test_scorecard_thresholds_the_randomisation_similarity():
     assert row.loc["a", "insertion_minus_deletion"] == pytest.approx(0.6)
     assert row.loc["b", "agreement_spearman"] == pytest.approx(0.3)
     assert row["seed_stability_spearman"].isna().all()
+
+
+def test_scorecard_maps_equal_the_notebooks_maps_on_a_real_tile():
+    """08b grades the maps notebooks 04-06 show: the same registry explainer, settings and target
+    give the same Grad-CAM (04, 06), IG and occlusion (06) maps, on a shipped eo-learn test tile."""
+    from captum.attr import LayerAttribution, LayerGradCam
+
+    from eoxai.xai import attribution, registry
+    from eoxai.xai.maps import class_map
+
+    tiles, groups = eolearn_test_tiles(), eolearn_groups()
+    model = BandModel(27, tiles.class_names, used=range(27), seed=0)
+    x = tiles.images[:1]
+    regions = predicted_regions(model(x))[0]
+    target = int(regions.flatten(1).sum(1).argmax())
+    mods = {g: len(b) for g, b in groups.items()}
+
+    def shown(method):  # the notebooks' call: registry explainer, the profile's settings, the same target
+        return registry.get(method)(model, SMALL[method], bands=tiles.bands, class_names=tiles.class_names,
+                                    modalities=mods).attribute(x, target, regions=regions)
+
+    cam = shown("gradcam")
+    assert cam.dims == ("sample", "class", "y", "x") and cam["class"].item() == tiles.class_names[target]
+    notebook_maps = {"gradcam": cam.isel({"class": 0}).isel(sample=0).values,  # 04/06: the class's map
+                     "ig": attribution.spatial_map(shown("ig")).isel(sample=0).values,  # 06: summed over bands
+                     "occlusion": attribution.spatial_map(shown("occlusion")).isel(sample=0).values}
+    for method, expected in notebook_maps.items():
+        graded = explain(method, model, x, target, regions, groups, SMALL, seed=0).spatial
+        np.testing.assert_array_equal(graded, expected.astype(np.float64), err_msg=method)
+    # the graded Grad-CAM is captum's LayerGradCam upsampled with the registry's one default (nearest)
+    forward = ScalarOutput(model, region_mean(regions, "probability"))
+    ref = LayerAttribution.interpolate(LayerGradCam(forward, model.encoder).attribute(
+        x, target=target, relu_attributions=False), tuple(x.shape[-2:]), interpolate_mode=registry.UPSAMPLE)
+    np.testing.assert_allclose(notebook_maps["gradcam"], class_map(ref, ["c"]).values[0, 0], rtol=1e-4, atol=1e-6)

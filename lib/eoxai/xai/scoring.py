@@ -34,42 +34,44 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 import torch
-from captum.attr import FeatureAblation, IntegratedGradients, LayerAttribution, LayerGradCam, Occlusion
+import xarray as xr
 from scipy import stats
 from torch import nn
 
+from eoxai.errors import ExplainerInputError
+from eoxai.xai import registry
 from eoxai.xai.budget import batch_size as budget_batch_size
-from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets, resolve_layer
-from eoxai.xai.shap_seg import band_group_shap, box_blur, explain_partition
+from eoxai.xai.registry import Settings
+from eoxai.xai.shap_seg import box_blur
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
 
+#: the methods the scorecard grades by default (registry names)
 METHODS = ("gradcam", "ig", "occlusion", "shap", "random")
 
 
-@dataclass
-class MethodSettings:
-    """Parameters of each attribution method (the profile's ``08b_explanation_scorecard`` section)."""
-
-    gradcam_layer: str = "decoder.blocks.2"
-    ig_steps: int = 32
-    occlusion_grid: int = 8
-    shap_grid: int = 8
-    shap_blur: int = 9
-    shap_max_evals: int = 300
-    batch_size: int = 32
-    kind: str = "probability"
-    memory_mb: float | None = None  # the profile's explainer_memory_mb (None: the device's default)
-
-    def rows(self, model: nn.Module, image: torch.Tensor) -> int:
-        """Images of ``image``'s shape ``(1, C, H, W)`` per model pass: ``batch_size`` at most, fewer
-        if they do not fit ``memory_mb`` (:func:`eoxai.xai.budget.batch_size`)."""
-        return budget_batch_size(model, image.shape[1:], self.memory_mb, cap=self.batch_size, dtype=image.dtype)
-
-    def cell(self, size: int, grid: int) -> int:
-        """Pixels per cell when a side of ``size`` pixels is cut into ``grid`` cells."""
-        if not 1 <= grid <= size:
-            raise ValueError(f"grid {grid} must lie in 1..{size} (the tile side)")
-        return max(1, size // grid)
+def method_settings(
+    *,
+    gradcam_layer: str = "decoder.blocks.2",
+    ig_steps: int = 32,
+    occlusion_grid: int = 8,
+    shap_grid: int = 8,
+    shap_blur: int = 9,
+    shap_max_evals: int = 300,
+    batch_size: int = 32,
+    kind: str = registry.KIND,
+    memory_mb: float | None = None,
+) -> dict[str, Settings]:
+    """The registry settings of each scorecard method from the profile's ``08b_explanation_scorecard``
+    keys: ``{method: settings}``; every other method gets its defaults (with ``kind``, ``batch_size``
+    and ``memory_mb``). Notebooks 04-06 build the same explainers from the same settings."""
+    common = {"kind": kind, "batch_size": batch_size, "memory_mb": memory_mb}
+    own: dict[str, dict[str, object]] = {
+        "gradcam": {"layer": gradcam_layer},
+        "ig": {"steps": ig_steps},
+        "occlusion": {"grid": occlusion_grid},
+        "shap": {"grid": shap_grid, "blur": shap_blur, "max_evals": shap_max_evals},
+    }
+    return {name: registry.settings_of(name, {**common, **own.get(name, {})}) for name in registry.names()}
 
 
 @dataclass
@@ -82,6 +84,27 @@ class Attribution:
     modalities: dict[str, float] | None = None
 
 
+def spatial_map(attribution: xr.DataArray) -> np.ndarray:
+    """A registry explainer's map of one sample and one class as ``(H, W)`` float64: bands summed,
+    the first sample and the (only) class taken."""
+    da = attribution.isel(sample=0)
+    if "band" in da.dims:
+        da = da.sum("band")
+    if "class" in da.dims:
+        da = da.isel({"class": 0})
+    if set(da.dims) != {"y", "x"}:
+        raise ExplainerInputError(f"{attribution.name!r} gives no (y, x) map: dims {attribution.dims}")
+    return np.asarray(da.transpose("y", "x").values, dtype=np.float64)
+
+
+def _modalities(groups: Mapping[str, Sequence[int]], c: int) -> dict[str, int]:
+    """``{name: band count}`` of contiguous ``groups`` covering the ``c`` bands in order."""
+    order = [i for g in groups.values() for i in g]
+    if order != list(range(c)):
+        raise ExplainerInputError(f"band groups {dict(groups)} must cover bands 0..{c - 1} in order")
+    return {str(g): len(b) for g, b in groups.items()}
+
+
 def explain(
     method: str,
     model: nn.Module,
@@ -89,83 +112,54 @@ def explain(
     target: int,
     regions: torch.Tensor,
     groups: Mapping[str, Sequence[int]],
-    settings: MethodSettings,
+    settings: Mapping[str, Settings] | None = None,
     seed: int = 0,
     features: bool = True,
 ) -> Attribution:
-    """Explain ``target``'s region score (:func:`eoxai.xai.targets.region_mean` of ``settings.kind``)
-    for one ``image`` ``(1, C, H, W)``; ``regions`` ``(K, H, W)`` bool fixes each class's region.
+    """Explain ``target``'s region score (:func:`eoxai.xai.targets.region_mean` of the settings'
+    ``kind``) for one ``image`` ``(1, C, H, W)`` with the registry's ``method``; ``regions``
+    ``(K, H, W)`` bool fixes each class's region.
 
-    - ``gradcam``: captum ``LayerGradCam`` at ``settings.gradcam_layer`` (signed, upsampled bilinearly).
-    - ``ig``: captum ``IntegratedGradients`` from the training mean (0), ``ig_steps`` steps; bands
-      and modalities are sums of the attribution.
-    - ``occlusion``: captum ``Occlusion`` with an all-band square window (``H / occlusion_grid``
-      pixels, stride equal to the window); bands and modalities by captum ``FeatureAblation`` (one
-      band / one modality replaced by the mean).
-    - ``shap``: :func:`~eoxai.xai.shap_seg.explain_partition` (blocks of ``H / shap_grid``
-      pixels); modalities by exact :func:`~eoxai.xai.shap_seg.band_group_shap`.
-    - ``random``: a seeded standard-normal map, independent of the model (the chance reference;
-      in the randomisation check it is drawn anew for the randomised model, see :func:`sanity_seed`).
-
-    ``features=False`` skips the band and modality attributions (only the map is needed).
+    The map is the registry explainer's (:mod:`eoxai.xai.methods`: Grad-CAM upsampled with
+    :data:`eoxai.xai.registry.UPSAMPLE`, IG and occlusion summed over bands, SHAP's block values,
+    the seeded random map). ``features`` adds band and modality attributions: IG's sums; for
+    occlusion the drop when one band / one modality is set to the training mean
+    (``modality_occlusion``, captum's ``FeatureAblation``); for SHAP exact modality Shapley values
+    (``modality_shap``); for ``random`` further standard-normal draws of the same generator.
     """
-    check_eval_mode(model)
-    check_inputs(model, image)
+    settings = settings or {}
     if image.shape[0] != 1:
-        raise ValueError(f"explain() takes one image (1, C, H, W), got {tuple(image.shape)}")
+        raise ExplainerInputError(f"explain() takes one image (1, C, H, W), got {tuple(image.shape)}")
     _, c, h, w = image.shape
-    check_mask(regions, (1, regions.shape[0], h, w), what="regions")
-    check_targets(target, regions.shape[0])
-    forward = ScalarOutput(model, region_mean(regions, settings.kind))
-    rows = settings.rows(model, image)
-    group_mask = torch.zeros(1, c, 1, 1, dtype=torch.long, device=image.device)
-    for gi, bands in enumerate(groups.values()):
-        group_mask[0, list(bands)] = gi
-    if method == "gradcam":
-        layer = resolve_layer(model, settings.gradcam_layer)
-        cam = LayerGradCam(forward, layer).attribute(image, target=target, relu_attributions=False)
-        cam = LayerAttribution.interpolate(cam, (h, w), interpolate_mode="bilinear")
-        return Attribution(cam[0, 0].detach().double().cpu().numpy())
+    mods = _modalities(groups, c)
+
+    def build(name: str, modalities: Mapping[str, int] | None = mods, **overrides: object) -> registry.Explainer:
+        return registry.get(name)(model, None if overrides else settings.get(name), modalities=modalities,
+                                  **overrides)
+
+    da = build(method).attribute(image, target, regions=regions, seed=seed)
+    spatial = spatial_map(da)
+    if not features:
+        return Attribution(spatial)
     if method == "ig":
-        ig = IntegratedGradients(forward)
-        attr = ig.attribute(image, baselines=0.0, target=target, n_steps=settings.ig_steps,
-                            internal_batch_size=rows)[0].detach().double().cpu()
-        bands = attr.sum(dim=(1, 2)).numpy()
-        return Attribution(attr.sum(0).numpy(), bands, {g: float(bands[list(b)].sum()) for g, b in groups.items()})
-    if method == "occlusion":
-        win = settings.cell(h, settings.occlusion_grid)
-        occ = Occlusion(forward).attribute(image, sliding_window_shapes=(c, win, win), strides=(c, win, win),
-                                           baselines=0.0, target=target, perturbations_per_eval=rows)
-        if not features:
-            return Attribution(occ[0].mean(0).detach().double().cpu().numpy())
-        ablation = FeatureAblation(forward)
-        per_band = ablation.attribute(image, baselines=0.0, target=target,
-                                      feature_mask=torch.arange(c, device=image.device).view(1, c, 1, 1)
-                                      .expand(1, c, h, w),
-                                      perturbations_per_eval=rows)[0, :, 0, 0]
-        per_group = ablation.attribute(image, baselines=0.0, target=target, feature_mask=group_mask.expand(1, c, h, w),
-                                       perturbations_per_eval=rows)[0, :, 0, 0]
-        mods = {g: float(per_group[list(b)[0]]) for g, b in groups.items()}
-        return Attribution(occ[0].mean(0).detach().double().cpu().numpy(),
-                           per_band.detach().double().cpu().numpy(), mods)
+        bands = da.isel(sample=0).sum(("y", "x")).values.astype(np.float64)
+        return Attribution(spatial, bands, {g: float(bands[list(b)].sum()) for g, b in groups.items()})
+    own = settings.get(method) or Settings()
+    common = {"kind": own.kind, "batch_size": own.batch_size, "memory_mb": own.memory_mb}
+    if method == "occlusion":  # one band, then one modality, at the training mean
+        drops = {level: build("modality_occlusion", m, **common).attribute(image, target, regions=regions, seed=seed)
+                 .isel(sample=0).values.astype(np.float64) for level, m in (("band", None), ("modality", mods))}
+        mods_drop = {g: float(v) for g, v in zip(groups, drops["modality"], strict=True)}
+        return Attribution(spatial, drops["band"], mods_drop)
     if method == "shap":
-        part = explain_partition(model, image, classes=[target], regions=regions[None],
-                                 block=settings.cell(h, settings.shap_grid),
-                                 blur=settings.shap_blur, max_evals=settings.shap_max_evals,
-                                 batch_size=settings.batch_size, seed=seed, progress=False, kind=settings.kind,
-                                 memory_mb=settings.memory_mb)
-        spatial = part["shap"].isel(sample=0, **{"class": target}).values
-        if not features:
-            return Attribution(spatial)
-        exact = band_group_shap(model, image, groups, regions=regions[None], kind=settings.kind,
-                                batch_size=settings.batch_size, memory_mb=settings.memory_mb)
-        mods = {g: float(exact["shap"].isel(sample=0, **{"class": target}).sel(group=g)) for g in groups}
-        return Attribution(spatial, None, mods)
+        exact = build("modality_shap", mods, **common).attribute(image, target, regions=regions, seed=seed)
+        return Attribution(spatial, None, {g: float(exact.isel(sample=0).sel(modality=g)) for g in groups})
     if method == "random":
         rng = np.random.default_rng(seed)
-        return Attribution(rng.standard_normal((h, w)), rng.standard_normal(c),
+        rng.standard_normal((h, w))  # the map's draw (registry "random"); the features continue the stream
+        return Attribution(spatial, rng.standard_normal(c),
                            {g: float(v) for g, v in zip(groups, rng.standard_normal(len(groups)), strict=True)})
-    raise ValueError(f"unknown method {method!r}; expected one of {list(METHODS)}")
+    return Attribution(spatial)
 
 
 # --------------------------------------------------------------------------- faithfulness
@@ -319,8 +313,9 @@ def evaluate_explanations(
     class_names: Sequence[str],
     origins: Sequence[tuple[int, int]] | None = None,
     methods: Sequence[str] = METHODS,
-    settings: MethodSettings | None = None,
+    settings: Mapping[str, Settings] | None = None,
     steps: int = 16,
+    blur: int = 9,
     seed: int = 0,
     progress: bool = True,
 ) -> dict[str, pd.DataFrame]:
@@ -342,12 +337,16 @@ def evaluate_explanations(
     """
     from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the final bar
 
-    settings = settings or MethodSettings()
-    bad = [m for m in methods if m not in METHODS]
-    if bad:
-        raise ValueError(f"unknown method(s) {bad}; expected some of {list(METHODS)}")
+    settings = settings or method_settings()
+    registry.check_names(methods)
+    first = settings.get(methods[0]) or Settings()
+    kinds = {(settings.get(m) or Settings()).kind for m in methods}
+    if len(kinds) != 1:
+        raise ExplainerInputError(f"the methods' settings explain different scalars (kind {sorted(kinds)}); "
+                                  "the scorecard compares them on one")
+    kind = kinds.pop()
     if reference_seed not in models:
-        raise KeyError(f"reference seed {reference_seed} not among the models' seeds {sorted(models)}")
+        raise ExplainerInputError(f"reference seed {reference_seed} not among the models' seeds {sorted(models)}")
     model = models[reference_seed]
     randomised = randomize_model(model, seed=seed)
     origins = list(origins) if origins is not None else [(i, 0) for i in range(len(images))]
@@ -361,13 +360,14 @@ def evaluate_explanations(
         area = regions.flatten(1).sum(1)
         target = int(area.argmax())
         key = {"tile_row": origins[i][0], "tile_col": origins[i][1], "class": class_names[target]}
-        forward = ScalarOutput(model, region_mean(regions, settings.kind))
+        forward = ScalarOutput(model, region_mean(regions, kind))
+        rows = budget_batch_size(model, x.shape[1:], first.memory_mb, cap=first.batch_size or 32, dtype=x.dtype)
         spatial, bands, mods = {}, {}, {}
         for m in methods:
             att = explain(m, model, x, target, regions, groups, settings, seed=seed + i)
             spatial[m] = att.spatial
             curve = perturbation_curves(lambda z: forward(z)[:, target], x[0], att.spatial, steps=steps,
-                                        blur=settings.shap_blur, batch_size=settings.rows(model, x), seed=seed + i)
+                                        blur=blur, batch_size=rows, seed=seed + i)
             out["curves"] += [{**key, "method": m, **r} for r in curve.to_dict("records")]
             out["faithfulness"].append({**key, "method": m,
                                         "deletion_auc": curve_auc(curve["fraction"], curve["deletion"]),

@@ -1,5 +1,8 @@
 """Which test tiles to explain: all of them as tensors, and a fixed, seeded choice of a few.
 
+The notebooks' side of the XAI stage: the explainers (:mod:`eoxai.xai`) take a model and
+tensors; this module turns the project's fused cubes (:class:`eoxai.tiles.TileDataset`) into them.
+
 Every explanation notebook explains the *same* instances, chosen here from the test split only
 (the tiles no model was trained or selected on).
 """
@@ -12,6 +15,7 @@ import numpy as np
 import torch
 import xarray as xr
 
+from eoxai.errors import InputError
 from eoxai.tiles import IGNORE_INDEX, TileDataset
 
 
@@ -56,7 +60,7 @@ def pick_tiles(masks: torch.Tensor, n: int, seed: int) -> list[int]:
     permutation drawn from ``seed``. ``n`` larger than N returns all N.
     """
     if n < 1:
-        raise ValueError(f"n must be at least 1, got {n}")
+        raise InputError(f"n must be at least 1, got {n}")
     m = masks.cpu().numpy() if isinstance(masks, torch.Tensor) else np.asarray(masks)
     n_classes = np.array([len(np.unique(t[t != IGNORE_INDEX])) for t in m])
     labelled = (m != IGNORE_INDEX).reshape(len(m), -1).sum(1)
