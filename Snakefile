@@ -71,6 +71,11 @@ if scheduled("10_scene_shap"):
     include: "workflow/rules/scene.smk"  # 10 scene-level SHAP
 
 
+if scheduled("11_known_answer_benchmark"):
+
+    include: "workflow/rules/known_answer.smk"  # 11 explanations graded against known answers (synthetic labels)
+
+
 # Every missing dataset any scheduled rule reads, each with the command that gets it (printed on
 # every invocation, dry runs included; Snakemake then stops at the first rule missing one).
 from eoxai.data.download import missing_datasets_message

@@ -245,6 +245,9 @@ def test_scorecard_columns_average_the_matching_methods_over_rules():
     assert np.isnan(out.loc["gradcam", "known_band_mrr"])
     assert out.loc["random", "known_rules"] == 0 and np.isnan(out.loc["random", "known_evidence_auroc"])
     assert len(out) == 4 and "deletion_auc" in out
+    # a profile without notebook 11: the columns are there, every value NaN, no rule graded
+    none = scorecard_columns(card, None)
+    assert none["known_band_mrr"].isna().all() and (none["known_rules"] == 0).all() and len(none) == 4
 
 
 def test_maps_false_skips_the_map_only_methods(band_model):
@@ -256,3 +259,34 @@ def test_maps_false_skips_the_map_only_methods(band_model):
                                               band_mean=np.zeros(8), band_std=np.ones(8), maps=False)]
     assert "gradcam_head" not in names and "shap_partition" not in names
     assert {"integrated_gradients", "occlusion", "band_shapley_exact", "random"} <= set(names)
+
+
+def test_smoothed_rule_is_the_smoothed_index_of_the_named_bands_only(sen1floods11_cube):
+    cube = sen1floods11_cube
+    rule = SyntheticRule("band_sar_nd", "band", bands=("s1.VV", "s1.VH"), smooth=2.0)
+    out = rule.apply(cube)
+    vv, vh = _raw(cube, "s1.VV"), _raw(cube, "s1.VH")
+    ok = cube["valid"].sel(band=["s1.VV", "s1.VH"]).values.all(0) & np.isfinite(vv) & np.isfinite(vh) & (vv + vh != 0)
+    nd = np.where(ok, (vv - vh) / np.where(ok, vv + vh, 1.0), 0.0)
+    smoothed = ndimage.gaussian_filter(nd, 2.0) / ndimage.gaussian_filter(ok.astype(np.float64), 2.0)
+    threshold = np.quantile(smoothed[ok & (cube["split"].values == TRAIN)], 0.5)
+    np.testing.assert_array_equal(out.label, np.where(ok, smoothed > threshold, -1))
+    # the truth is still the named bands: scrambling every other band leaves the labels as they are
+    other = cube.copy(deep=True)
+    rest = [b for b in map(str, cube["band"].values) if b not in ("s1.VV", "s1.VH")]
+    rng = np.random.default_rng(0)
+    other["image"].loc[{"band": rest}] = rng.standard_normal(other["image"].sel(band=rest).shape)
+    np.testing.assert_array_equal(rule.apply(other).label, out.label)
+    with pytest.raises(KnownAnswerError):
+        SyntheticRule("bad", "band", bands=("s1.VV",), smooth=-1.0)
+
+
+def test_learned_rule_needs_accuracy_and_a_loss_when_the_rule_bands_are_permuted():
+    import pandas as pd
+
+    from eoxai.xai.known_answer import learned_rule
+
+    models = pd.DataFrame({"synthetic_accuracy": [0.95, 0.95, 0.70],
+                           "accuracy_rule_bands_permuted": [0.55, 0.90, 0.50]})
+    # learned; accurate but no loss without the rule's bands (a proxy); loss but not accurate
+    assert learned_rule(models, min_accuracy=0.8).tolist() == [True, False, False]

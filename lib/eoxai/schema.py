@@ -217,6 +217,44 @@ class SceneShap(Section):
     n_random: PosInt
 
 
+class KnownAnswerRule(Section):
+    """One synthetic rule of notebook 11 (:class:`eoxai.xai.known_answer.SyntheticRule`)."""
+
+    name: str = Field(min_length=1)
+    kind: Literal["band", "modality", "spatial"]
+    bands: list[str] = Field(default_factory=list, max_length=2)
+    modality: str | None = None
+    quantile: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    radius: Annotated[float, Field(ge=0)] = 0.0
+    smooth: Annotated[float, Field(ge=0)] = 0.0
+
+
+class KnownAnswer(Section):
+    """Notebook 11: explainers graded against synthetic rules with a known answer."""
+
+    stacks: list[str] = Field(min_length=1)
+    split: Split
+    rules: dict[str, list[KnownAnswerRule]] = Field(min_length=1)
+    seeds: list[NonNegInt] = Field(min_length=1)
+    arch: str
+    influence_arch: str | None
+    tile_size: PosInt
+    train: TrainParams
+    train_overrides: dict[str, TrainParams]
+    n_tiles: PosInt
+    gradcam_layers: dict[str, str] = Field(min_length=1)
+    spectral_layer: str
+    ig_steps: PosInt
+    occlusion_window: PosInt
+    shap_block: PosInt
+    shap_blur: PosInt
+    shap_max_evals: PosInt
+    replacements: list[str] = Field(min_length=1)
+    batch_size: PosInt
+    min_accuracy: Fraction
+    recover_level: Fraction
+
+
 class Notebooks(Section):
     """One optional section per numbered notebook; a notebook without a section is not scheduled."""
 
@@ -231,6 +269,7 @@ class Notebooks(Section):
     scorecard: Scorecard | None = Field(None, alias="08b_explanation_scorecard")
     patch_size: PatchSize | None = Field(None, alias="09_patch_size_hyperopt")
     scene: SceneShap | None = Field(None, alias="10_scene_shap")
+    known_answer: KnownAnswer | None = Field(None, alias="11_known_answer_benchmark")
 
 
 class Profile(Section):
@@ -256,6 +295,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
         "08_modality_influence")},
     # the scorecard's per-sample report reads the tables of 07 and 08
     "08b_explanation_scorecard": ("01_data_fusion", "02_training", "07_shap_segmentation", "08_modality_influence"),
+    "11_known_answer_benchmark": ("01_data_fusion",),
 }
 
 

@@ -4,9 +4,11 @@
 #       report: rule `score_explanations` (not to be confused with rule `model_accuracy`, 03)
 #
 # The model explained is REFERENCE_MODELS[stack] (common.smk); 08b also needs the other training
-# seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report.
+# seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report, and
+# notebook 11's known-answer grades (where the profile runs 11) for the scorecard's correctness columns.
 
 XAI_STACKS = FUSED_STACKS
+KNOWN_ANSWER = scheduled("11_known_answer_benchmark")  # 08b joins notebook 11's grades where the profile runs it
 XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAIN_SEEDS}
 
 
@@ -55,6 +57,8 @@ rule score_explanations:
         models=reference_models(XAI_STACKS, TRAIN_SEEDS),
         shap_tables=rules.shap_segmentation.output.tables,
         modality_tables=rules.modality_influence.output.tables,
+        # notebook 11's grades (rule known_answer), where the profile runs it: correctness columns
+        known_answer=tables("known_answer") if KNOWN_ANSWER else [],
     output:
         **job_outputs("08b_explanation_scorecard"),
         tables=tables(*(f"xai_{t}" for t in ("scorecard", "curves", "faithfulness", "sanity", "agreement",
@@ -68,4 +72,4 @@ rule score_explanations:
         job_benchmark("08b_explanation_scorecard")
     threads: 1
     shell:
-        notebook_cmd(**XAI_SETS)
+        notebook_cmd(known_answer=KNOWN_ANSWER, **XAI_SETS)

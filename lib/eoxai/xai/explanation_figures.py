@@ -132,13 +132,19 @@ def plot_influence(merged: pd.DataFrame, title: str = "") -> Figure:
 
 def plot_scorecard(card: pd.DataFrame, title: str = "") -> Figure:
     """Four panels, one bar per method (hue: stack): deletion AUC, insertion AUC, similarity to the
-    randomised model's map, and stability across training seeds."""
+    randomised model's map, and stability across training seeds; plus the correctness on known
+    answers (notebook 11: true-band MRR, AUROC against the true evidence) where ``card`` has them."""
     panels = [("deletion_auc", "deletion AUC (lower = more faithful)"),
               ("insertion_auc", "insertion AUC (higher = more faithful)"),
               ("randomisation_spearman_abs", "Spearman |map| vs randomised model\n(lower = passes sanity;"
                                              " random: two independent draws)"),
               ("seed_stability_spearman", "Spearman between training seeds\n(higher = more stable)")]
-    fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), constrained_layout=True)
+    known = [(c, label) for c, label in (("known_band_mrr", "true-band MRR, synthetic labels\n(higher = correct)"),
+                                         ("known_evidence_auroc", "AUROC vs true evidence, synthetic labels\n"
+                                                                  "(higher = correct; 0.5 chance)"))
+             if c in card and card[c].notna().any()]  # notebook 11's correctness columns, where graded
+    panels += known
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8), constrained_layout=True)
     hue = "stack" if "stack" in card else None
     for i, (ax, (col, label)) in enumerate(zip(axes, panels, strict=True)):
         sns.barplot(data=card, x="method", y=col, hue=hue, ax=ax, legend=i == len(panels) - 1,

@@ -1,7 +1,7 @@
 """Known-answer benchmark: synthetic labels whose true explanation is known, and how to grade maps against it.
 
 The compendium's other checks of explanations (deletion/insertion, randomisation, agreement,
-stability; :mod:`eoxai.xai.evaluate`) are proxies: none says whether an explainer finds what the
+stability; :mod:`eoxai.xai.scoring`) are proxies: none says whether an explainer finds what the
 model *actually* uses. Here the task is built so that the answer is known (the "controlled
 relevance" idea of Arras, Osman & Samek 2022, *CLEVR-XAI*, Information Fusion 81, and of Yang &
 Kim 2019, *Benchmarking attribution methods with relative feature importance*): on the real
@@ -15,11 +15,11 @@ Rules (:class:`SyntheticRule`; band and modality names come from the cube's own 
 ``modality`` coordinates, bands are named ``<modality>.<band>``):
 
 - ``band``: one band's z-score, or the normalised difference ``(a - b) / (a + b)`` of two bands'
-  raw values (e.g. an NDWI), thresholded at its training-pixel quantile (the median: balanced
+  raw values (e.g. S1 VV and VH), thresholded at its training-pixel quantile (the median: balanced
   classes). Truth: those bands and their modality.
 - ``modality``: the mean z-score of every band of one modality (e.g. ``s1`` or ``dem``),
   thresholded the same way. Truth: that modality and all its bands.
-- ``spatial``: *marks* are the pixels where one band's z-score exceeds its training quantile
+- ``spatial``: *marks* are the pixels where one band's (smoothed) z-score exceeds its training quantile
   (e.g. the brightest 5 % of VH); a pixel is ``synthetic_high`` when a mark lies within
   ``radius`` pixels (Euclidean). Truth: the band, its modality and the marks (the evidence pixels).
 
@@ -50,7 +50,7 @@ import xarray as xr
 from scipy import ndimage, stats
 from torch import nn
 
-from eoxai.errors import ExplainerInputError, KnownAnswerError
+from eoxai.errors import KnownAnswerError
 from eoxai.split import TRAIN
 from eoxai.stats import mean_ci
 
@@ -89,7 +89,11 @@ class SyntheticRule:
     ``bands``: band names (``band``: one or two; ``spatial``: one). ``modality``: the modality of
     a ``modality`` rule. ``quantile``: of the index over valid training pixels, the threshold
     (``band``/``modality``, 0.5: balanced) or the mark level (``spatial``). ``radius``: pixels
-    (``spatial`` only).
+    (``spatial`` only). ``smooth``: the Gaussian sigma in pixels of a NaN-aware smoothing of the
+    index before it is thresholded (0: none). Smoothing keeps the truth (the same bands decide the
+    label) but turns single-pixel speckle into regions a few pixels wide, which the compendium's
+    encoder-decoders (stride-4 encoders) can learn within a quick budget; a spatial rule's marks
+    become blobs of a few pixels instead of isolated bright pixels.
     """
 
     name: str
@@ -98,6 +102,7 @@ class SyntheticRule:
     modality: str | None = None
     quantile: float = 0.5
     radius: float = 0.0
+    smooth: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in RULE_KINDS:
@@ -108,13 +113,15 @@ class SyntheticRule:
             raise KnownAnswerError(f"band rule {self.name!r} needs one or two bands, got {list(self.bands)}")
         if self.kind == "spatial" and (len(self.bands) != 1 or self.radius <= 0):
             raise KnownAnswerError(f"spatial rule {self.name!r} needs one band and a radius > 0")
+        if self.smooth < 0:
+            raise KnownAnswerError(f"rule {self.name!r}: smooth {self.smooth} must be >= 0 (0: none)")
         if self.kind == "modality" and not self.modality:
             raise KnownAnswerError(f"modality rule {self.name!r} needs a modality")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SyntheticRule:
-        """From a profile entry ``{name, kind, bands?, modality?, quantile?, radius?}``."""
-        known = {"name", "kind", "bands", "modality", "quantile", "radius"}
+        """From a profile entry ``{name, kind, bands?, modality?, quantile?, radius?, smooth?}``."""
+        known = {"name", "kind", "bands", "modality", "quantile", "radius", "smooth"}
         unknown = sorted(set(values) - known)
         if unknown:
             raise KnownAnswerError(f"unknown rule option(s) {unknown}; known: {sorted(known)}")
@@ -159,7 +166,8 @@ class SyntheticRule:
                 out = (a - b) / den
         else:
             out = z.mean(axis=0)
-        return np.where(ok, out, np.nan)
+        out = np.where(ok, out, np.nan)
+        return smooth_nan(out, self.smooth) if self.smooth > 0 else out
 
     def apply(self, cube: xr.Dataset) -> SyntheticLabels:
         """Label every pixel of ``cube`` by the rule; the threshold comes from training pixels only."""
@@ -181,6 +189,16 @@ class SyntheticRule:
             label = np.where(valid, index > threshold, IGNORE)
         truth = Truth(self.true_bands(cube), self.true_modality(cube), evidence)
         return SyntheticLabels(self.name, label.astype(np.int16), index, threshold, truth)
+
+
+def smooth_nan(values: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing (``sigma`` pixels) of ``values`` ``(y, x)`` that ignores NaN (normalised
+    convolution); NaN stays NaN."""
+    ok = np.isfinite(values)
+    num = ndimage.gaussian_filter(np.where(ok, values, 0.0), sigma)
+    den = ndimage.gaussian_filter(ok.astype(np.float64), sigma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, num / den, np.nan)
 
 
 def synthetic_cube(cube: xr.Dataset, labels: SyntheticLabels) -> xr.Dataset:
@@ -230,7 +248,7 @@ def pixel_accuracy(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, 
 def _magnitudes(scores: Sequence[float] | np.ndarray) -> np.ndarray:
     v = np.abs(np.asarray(scores, dtype=np.float64))
     if v.ndim != 1:
-        raise ExplainerInputError(f"scores must be one value per band or modality, got shape {v.shape}")
+        raise KnownAnswerError(f"scores must be one value per band or modality, got shape {v.shape}")
     return v
 
 
@@ -243,7 +261,7 @@ def reciprocal_rank(scores: Sequence[float] | np.ndarray, names: Sequence[str], 
     """``1 / rank`` of the best-ranked true name (1.0: a true band ranks first); NaN if no score is finite."""
     v = _magnitudes(scores)
     if len(v) != len(names):
-        raise ExplainerInputError(f"{len(v)} scores for {len(names)} names")
+        raise KnownAnswerError(f"{len(v)} scores for {len(names)} names")
     if not np.isfinite(v).all():
         return float("nan")
     where = [list(names).index(t) for t in truth]
@@ -259,12 +277,12 @@ def precision_at_k(scores: Sequence[float] | np.ndarray, names: Sequence[str], t
     """
     v = _magnitudes(scores)
     if len(v) != len(names):
-        raise ExplainerInputError(f"{len(v)} scores for {len(names)} names")
+        raise KnownAnswerError(f"{len(v)} scores for {len(names)} names")
     if not np.isfinite(v).all():
         return float("nan")
     k = len(truth) if k is None else int(k)
     if not 1 <= k <= len(v):
-        raise ExplainerInputError(f"k = {k} must lie in 1..{len(v)}")
+        raise KnownAnswerError(f"k = {k} must lie in 1..{len(v)}")
     true = np.isin(np.asarray(names, dtype=object), list(truth))
     hits = 0.0
     for value in np.unique(v)[::-1]:
@@ -279,7 +297,7 @@ def top_is_true(scores: Mapping[str, float], truth: str) -> float:
     """1.0 when ``truth`` has the largest ``|score|`` of ``scores`` (a tie for first counts 1 / tied); NaN if none finite."""
     v = _magnitudes(list(scores.values()))
     if truth not in scores:
-        raise ExplainerInputError(f"{truth!r} is not among {list(scores)}")
+        raise KnownAnswerError(f"{truth!r} is not among {list(scores)}")
     if not np.isfinite(v).all():
         return float("nan")
     top = v == v.max()
@@ -291,7 +309,7 @@ def pointing_game(saliency: np.ndarray, evidence: np.ndarray) -> float:
     s = np.abs(np.asarray(saliency, dtype=np.float64))
     e = np.asarray(evidence, dtype=bool)
     if s.shape != e.shape:
-        raise ExplainerInputError(f"saliency {s.shape} and evidence {e.shape} differ in shape")
+        raise KnownAnswerError(f"saliency {s.shape} and evidence {e.shape} differ in shape")
     if not e.any() or not np.isfinite(s).all():
         return float("nan")
     top = s == s.max()
@@ -305,7 +323,7 @@ def evidence_auroc(saliency: np.ndarray, evidence: np.ndarray) -> float:
     s = np.abs(np.asarray(saliency, dtype=np.float64)).ravel()
     e = np.asarray(evidence, dtype=bool).ravel()
     if s.shape != e.shape:
-        raise ExplainerInputError(f"saliency {np.shape(saliency)} and evidence {np.shape(evidence)} differ in shape")
+        raise KnownAnswerError(f"saliency {np.shape(saliency)} and evidence {np.shape(evidence)} differ in shape")
     if e.all() or not e.any() or not np.isfinite(s).all():
         return float("nan")
     return float(roc_auc_score(e, s))
@@ -421,22 +439,25 @@ def run_explainers(
     """Explain ``images`` ``(N, C, H, W)`` (``masks`` ``(N, H, W)``: the synthetic labels) with every
     explainer of the compendium, as :class:`Explained` (bands, modalities, maps of each tile).
 
-    Methods (names as in the tables; ``methods`` restricts them):
+    Methods (names as in the tables; ``methods`` restricts them). "Region score": the mean
+    probability of ``target`` over the pixels the model predicts as ``target`` on the unperturbed
+    tile (:func:`~eoxai.xai.targets.region_mean`; over the whole tile a per-pixel rule's pushes
+    towards either class cancel):
 
     - ``gradcam_<label>``: :class:`~eoxai.xai.gradcam.AllClassGradCAM` of ``target`` at each of
       ``gradcam_layers`` (ReLU, bilinear upsampling): maps only;
-    - ``spectral_gradcam_keep`` / ``_drop``: :class:`~eoxai.xai.spectral.SpectralGradCAM`, each band and
-      each modality kept alone / left out (baseline 0, the training mean); a group's value is the
-      mean ``|CAM - CAM_reference|`` of ``target`` (``spectral_table``'s ``cam_effect``, per tile);
-    - ``integrated_gradients``: :func:`~eoxai.xai.attribution.integrated_gradients` from 0; band =
-      sum over pixels of ``|attribution|``, modality = sum over its bands, map = sum over bands;
-    - ``occlusion``: :func:`~eoxai.xai.attribution.occlusion`, one whole band at a time (bands,
-      modalities as sums) and all-band squares (map);
-    - ``shap_partition``: :func:`~eoxai.xai.shap_seg.explain_partition` (map; the tile-mean
-      probability of ``target``);
+    - ``spectral_gradcam_keep`` / ``_drop``: :class:`~eoxai.xai.spectral.SpectralGradCAM` of the
+      region score, each band and each modality kept alone / left out (baseline 0, the training
+      mean); a group's value is the mean ``|CAM - CAM_reference|`` over the predicted ``target`` pixels;
+    - ``integrated_gradients``: :func:`~eoxai.xai.attribution.integrated_gradients` of the region
+      score from 0 (the training mean); band = sum over pixels of ``|attribution|``, modality = sum
+      over its bands, map = sum over bands;
+    - ``occlusion``: :func:`~eoxai.xai.attribution.occlusion` of the region score, one whole band
+      at a time (bands, modalities as sums) and all-band squares (map);
+    - ``shap_partition``: :func:`~eoxai.xai.shap_seg.explain_partition` of the region score (map);
     - ``band_shapley_exact``: :func:`~eoxai.xai.shap_seg.band_group_shap`, per band when there are
-      at most ``max_players`` bands, and per modality; ``target``'s mean probability over the
-      pixels the model predicts as ``target``;
+      at most ``max_players`` bands, and per modality; the region score; an absent player's bands
+      at 0, the training mean of the z-scored cube (in distribution, unlike e.g. a zero radiance);
     - ``modality_occlusion_<replacement>``: :func:`~eoxai.xai.modality.modality_occlusion`, the
       tile's mIoU drop on the synthetic labels;
     - ``influence_head`` (models with one, :class:`~eoxai.models.unet_influence.InfluenceUNet`):
@@ -451,6 +472,7 @@ def run_explainers(
     from eoxai.xai.modality import modality_occlusion
     from eoxai.xai.shap_seg import band_group_shap, explain_partition
     from eoxai.xai.spectral import SpectralGradCAM, band_groups
+    from eoxai.xai.targets import predicted_regions, region_mean
 
     n, c, h, w = images.shape
     t = int(settings.target)
@@ -475,44 +497,63 @@ def run_explainers(
                 images, target=[t], relu_attributions=True, upsample="bilinear")[:, 0]
             out.append(Explained(f"gradcam_{label}", maps=cams.detach().cpu().numpy().astype(np.float64)))
     groups = band_groups(bands, dict(modalities))
+    with torch.no_grad():  # the pixels each tile's model predicts as each class: the targets' regions
+        regions = predicted_regions(model(images))  # (N, K, H, W) bool
     for mode in ("keep", "drop"):
         if not want(f"spectral_gradcam_{mode}"):
             continue
-        ds = SpectralGradCAM(model, settings.spectral_layer, batch_size=settings.batch_size).attribute(
-            images, groups, mode=mode, baseline=0.0, target=[t])
-        ref = ds["cam_baseline"] if mode == "keep" else ds["cam_input"]
-        effect = abs(ds["cam"] - ref).isel({"class": 0}).mean(("y", "x"))  # (group, sample)
-        out.append(Explained(f"spectral_gradcam_{mode}", bands=effect.sel(group=bands).values.T.astype(np.float64),
-                             modalities=effect.sel(group=mod_names).values.T.astype(np.float64),
+        effects = []
+        for i in range(n):
+            reduce = region_mean(regions[i], "probability")
+
+            def score(logits: torch.Tensor, k: int, f: Any = reduce) -> torch.Tensor:
+                return f(logits)[:, k]  # the class's mean probability over this tile's predicted pixels
+
+            ds = SpectralGradCAM(model, settings.spectral_layer, score=score,
+                                 batch_size=settings.batch_size).attribute(images[i:i + 1], groups, mode=mode,
+                                                                           baseline=0.0, target=[t])
+            ref = ds["cam_baseline"] if mode == "keep" else ds["cam_input"]
+            where = xr.DataArray(regions[i, t].cpu().numpy(), dims=("y", "x"))
+            diff = abs(ds["cam"] - ref).isel({"class": 0, "sample": 0})  # (group, y, x)
+            effects.append(diff.where(where).mean(("y", "x")) if where.any() else diff.mean(("y", "x")))
+        effect = xr.concat(effects, dim="sample")  # (sample, group)
+        out.append(Explained(f"spectral_gradcam_{mode}", bands=effect.sel(group=bands).values.astype(np.float64),
+                             modalities=effect.sel(group=mod_names).values.astype(np.float64),
                              modality_names=mod_names))
     if want("integrated_gradients"):
-        ig = integrated_gradients(model, images, t, bands, dict(modalities), n_steps=settings.ig_steps,
-                                  internal_batch_size=settings.batch_size)["attribution"].values.astype(np.float64)
+        ig = np.concatenate([integrated_gradients(
+            model, images[i:i + 1], t, bands, dict(modalities), n_steps=settings.ig_steps,
+            internal_batch_size=settings.batch_size, reduce=region_mean(regions[i], "probability"),
+        )["attribution"].values for i in range(n)]).astype(np.float64)
         per_band = np.abs(ig).sum(axis=(2, 3))
         out.append(Explained("integrated_gradients", bands=per_band, modalities=by_modality(per_band),
                              maps=np.abs(ig).sum(1), modality_names=mod_names))
     if want("occlusion"):
-        per_band = occlusion(model, images, t, bands, window=(1, h, w), strides=(1, h, w),
-                             perturbations_per_eval=settings.batch_size).values[:, :, 0, 0].astype(np.float64)
         win = int(settings.occlusion_window)
-        occ_maps = occlusion(model, images, t, bands, window=(c, win, win), strides=(c, win, win),
-                             perturbations_per_eval=settings.batch_size).values.mean(1).astype(np.float64)
-        out.append(Explained("occlusion", bands=per_band, modalities=by_modality(per_band), maps=occ_maps,
-                             modality_names=mod_names))
-    everywhere = torch.ones(n, 2, h, w, dtype=torch.bool, device=images.device)
+        per_band, occ_maps = [], []
+        for i in range(n):
+            reduce = region_mean(regions[i], "probability")
+            per_band.append(occlusion(model, images[i:i + 1], t, bands, window=(1, h, w), strides=(1, h, w),
+                                      perturbations_per_eval=settings.batch_size, reduce=reduce).values[:, :, 0, 0])
+            occ_maps.append(occlusion(model, images[i:i + 1], t, bands, window=(c, win, win), strides=(c, win, win),
+                                      perturbations_per_eval=settings.batch_size, reduce=reduce).values.mean(1))
+        band_occ = np.concatenate(per_band).astype(np.float64)
+        out.append(Explained("occlusion", bands=band_occ, modalities=by_modality(band_occ),
+                             maps=np.concatenate(occ_maps).astype(np.float64), modality_names=mod_names))
     if want("shap_partition"):
-        part = explain_partition(model, images, classes=[t], regions=everywhere, block=settings.shap_block,
+        part = explain_partition(model, images, classes=[t], regions=regions, block=settings.shap_block,
                                  blur=settings.shap_blur, max_evals=settings.shap_max_evals,
                                  batch_size=settings.batch_size, seed=seed, progress=False, kind="probability")
         out.append(Explained("shap_partition", maps=part["shap"].isel({"class": t}).values.astype(np.float64)))
     if want("band_shapley_exact"):
         # regions=None: each class scored over the pixels the model predicts for it (as notebook 07); over
-        # every pixel, a per-pixel rule's pushes towards either class cancel in the tile mean
-        mods = band_group_shap(model, images, mod_groups, regions=None, kind="probability",
+        # every pixel, a per-pixel rule's pushes towards either class cancel in the tile mean. Baseline 0:
+        # an absent player's bands sit at their training mean (z-scored cubes), not out of distribution
+        mods = band_group_shap(model, images, mod_groups, baseline=0.0, regions=None, kind="probability",
                                batch_size=settings.batch_size)["shap"].isel({"class": t}).values
         per_band = None
         if c <= settings.max_players:
-            per_band = band_group_shap(model, images, {b: [i] for i, b in enumerate(bands)}, regions=None,
+            per_band = band_group_shap(model, images, {b: [i] for i, b in enumerate(bands)}, baseline=0.0, regions=None,
                                        kind="probability", batch_size=settings.batch_size,
                                        max_players=settings.max_players)["shap"].isel({"class": t}).values
         out.append(Explained("band_shapley_exact", bands=per_band, modalities=np.asarray(mods, np.float64),
@@ -528,8 +569,8 @@ def run_explainers(
         out.append(Explained(f"modality_occlusion_{how}", modalities=drop, modality_names=mod_names))
     if want("influence_head") and getattr(model, "use_influence", False):
         with torch.no_grad():
-            score = model.influence(images).cpu().numpy().astype(np.float64)  # type: ignore[operator]  # unet_influence's
-        out.append(Explained("influence_head", modalities=1.0 - score, modality_names=list(model.modality_names)))  # type: ignore[arg-type]
+            influence = model.influence(images).cpu().numpy().astype(np.float64)  # type: ignore[operator]  # unet_influence's
+        out.append(Explained("influence_head", modalities=1.0 - influence, modality_names=list(model.modality_names)))  # type: ignore[arg-type]
     if want("random"):
         rng = np.random.default_rng(seed)
         out.append(Explained("random", bands=rng.standard_normal((n, c)), modalities=rng.standard_normal((n, len(mod_names))),
@@ -585,6 +626,15 @@ def rule_use(model: nn.Module, images: torch.Tensor, masks: torch.Tensor, rule_b
     return out
 
 
+def learned_rule(models: pd.DataFrame, min_accuracy: float = 0.8, min_drop: float = 0.1) -> pd.Series:
+    """Per row of a table of :func:`rule_use` results: did the model learn its rule? Its held-out
+    ``synthetic_accuracy`` is at least ``min_accuracy`` *and* it loses more than ``min_drop`` of it
+    when the rule's bands are permuted (a model that scores well without the rule's bands found a
+    proxy, and its "true bands" would not be the ones it uses)."""
+    return ((models["synthetic_accuracy"] >= min_accuracy)
+            & (models["accuracy_rule_bands_permuted"] < models["synthetic_accuracy"] - min_drop))
+
+
 def recovery(summary: pd.DataFrame, level: float = 0.8, chance_method: str = "random") -> pd.DataFrame:
     """Per ``(stack, synthetic_rule, method, grade)`` of a :func:`summarise` table: ``recovered`` (mean
     >= ``level``) and ``above_chance`` (the interval's lower bound above the ``chance_method``'s mean
@@ -598,7 +648,7 @@ def recovery(summary: pd.DataFrame, level: float = 0.8, chance_method: str = "ra
 
 
 
-#: the explanation scorecard's methods (notebook 08b, :data:`eoxai.xai.evaluate.METHODS`) -> the
+#: the explanation scorecard's methods (notebook 08b, :data:`eoxai.xai.scoring.METHODS`) -> the
 #: methods of this benchmark that compute the same thing (08b's ``shap``: a partition map and
 #: exact band-group values; its Grad-CAM is at a decoder layer)
 SCORECARD_METHODS: dict[str, tuple[str, ...]] = {
@@ -610,12 +660,15 @@ SCORECARD_COLUMNS = {"band_reciprocal_rank": "known_band_mrr", "modality_top1": 
                      "pointing_game": "known_pointing_game", "evidence_auroc": "known_evidence_auroc"}
 
 
-def scorecard_columns(card: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFrame:
+def scorecard_columns(card: pd.DataFrame, summary: pd.DataFrame | None) -> pd.DataFrame:
     """``card`` (the explanation scorecard, one row per ``stack, method``) with "correctness on known
     answers" columns (:data:`SCORECARD_COLUMNS`): for each grade, the mean over the stack's
     synthetic rules of the mean grade of the matching methods (:data:`SCORECARD_METHODS`), and
-    ``known_rules`` (how many synthetic rules were graded). NaN where the benchmark has no grade.
+    ``known_rules`` (how many synthetic rules were graded). NaN where the benchmark has no grade;
+    ``summary`` None (the profile does not run notebook 11): every such column NaN, ``known_rules`` 0.
     """
+    if summary is None:
+        summary = pd.DataFrame(columns=["stack", "synthetic_rule", "method", "grade", "mean"])
     rows = []
     for method, ours in SCORECARD_METHODS.items():
         sub = summary[summary["method"].isin(ours) & summary["grade"].isin(list(SCORECARD_COLUMNS))]
@@ -682,7 +735,8 @@ def plot_labels(panels: Sequence[tuple[str, SyntheticLabels]], title: str = "Syn
 
 __all__ = [
     "CLASS_NAMES", "GRADES", "RULE_KINDS", "SCORECARD_COLUMNS", "SCORECARD_METHODS", "Explained", "ExplainerSettings",
-    "KnownAnswerError", "SyntheticLabels", "SyntheticRule", "Truth", "evidence_auroc", "grade", "permute_bands",
+    "KnownAnswerError", "SyntheticLabels", "SyntheticRule", "Truth", "evidence_auroc", "grade", "learned_rule",
+    "permute_bands",
     "pixel_accuracy", "plot_grades", "plot_labels", "pointing_game", "precision_at_k", "ranks", "reciprocal_rank",
     "recovery", "rule_use", "run_explainers", "scorecard_columns", "summarise", "synthetic_cube", "top_is_true",
     "train_on_rule",
