@@ -312,3 +312,13 @@ def test_random_crops_are_seeded_and_cover_the_training_area(cubes) -> None:
     assert img_a.shape == (20, 27, 32, 32) and torch.equal(img_a, img_b) and not torch.equal(img_a, img_c)
     assert all((m >= 0).any() for m in mask_a)  # every crop holds training labels
     assert (train.mask[cubes["eolearn"]["split"].values != 0] == -1).all()  # other splits never carry a label
+
+
+def test_a_last_batch_of_one_tile_joins_the_batch_before(cubes) -> None:
+    """Batch norm cannot train on one sample: 17 crops in batches of 8 are 8 + 9, never 8 + 8 + 1."""
+    cfg = TrainConfig(arch="unet", epochs=1, batch_size=8, random_crops=17, patience=0)
+    train, _, _ = run_datasets(cubes["eolearn"], _spec(cfg))
+    sizes = [img.shape[0] for img, _ in TileBatches(train, 8, crops=17).epoch(torch.Generator().manual_seed(0), False)]
+    assert sizes == [8, 9]
+    assert [img.shape[0] for img, _ in TileBatches(train, 8, crops=18).epoch(torch.Generator().manual_seed(0), False)] == [8, 8, 2]
+    assert len(TileBatches(train, 8, crops=1)) == 1  # a single tile is still one batch

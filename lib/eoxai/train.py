@@ -221,14 +221,18 @@ class TileBatches:
     crops: int | None = None
 
     def __len__(self) -> int:
-        return -(-(self.crops or len(self.dataset)) // self.batch_size)
+        full, rest = divmod(self.crops or len(self.dataset), self.batch_size)
+        # a last batch of one tile joins the one before: batch norm cannot train on a single sample
+        return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
 
     def epoch(self, generator: torch.Generator, augment: bool) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.dataset)
         order = (torch.randint(n, (self.crops,), generator=generator) if self.crops
                  else torch.randperm(n, generator=generator)).tolist()
-        for b in range(len(self)):
-            image, mask = _batch(self.dataset, order[b * self.batch_size:(b + 1) * self.batch_size])
+        batches = len(self)
+        for b in range(batches):
+            stop = len(order) if b == batches - 1 else (b + 1) * self.batch_size
+            image, mask = _batch(self.dataset, order[b * self.batch_size:stop])
             yield augment_d4(image, mask, generator) if augment else (image, mask)
 
 
