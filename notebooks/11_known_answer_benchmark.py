@@ -71,14 +71,14 @@ rules = {
     "sen1floods11": [
         {"name": "band_sar_nd", "kind": "band", "bands": ["s1.VV", "s1.VH"], "smooth": 2.0},
         {"name": "modality_s1", "kind": "modality", "modality": "s1", "smooth": 2.0},
-        {"name": "spatial_near_bright_vh", "kind": "spatial", "bands": ["s1.VH"], "quantile": 0.97, "radius": 5,
-         "smooth": 2.0},
+        {"name": "spatial_near_bright_vh", "kind": "spatial", "bands": ["s1.VH"], "quantile": 0.9, "radius": 3,
+         "smooth": 1.0},
     ],
     "eolearn": [
         {"name": "band_b10_b9_t2", "kind": "band", "bands": ["s2_t2.B10", "s2_t2.B9"], "smooth": 2.0},
         {"name": "modality_s2_t2", "kind": "modality", "modality": "s2_t2", "smooth": 2.0},
-        {"name": "spatial_near_bright_swir", "kind": "spatial", "bands": ["s2_t1.B11"], "quantile": 0.97,
-         "radius": 5, "smooth": 2.0},
+        {"name": "spatial_near_bright_swir", "kind": "spatial", "bands": ["s2_t1.B11"], "quantile": 0.9,
+         "radius": 3, "smooth": 1.0},
     ],
 }
 seeds = [0, 1, 2]
@@ -87,7 +87,7 @@ influence_arch = "unet_influence"  # trained on the modality rules only, to grad
 tile_size = 32
 train = {"size": "b0", "epochs": 30, "batch_size": 8, "lr": 0.003, "weight_decay": 0.01, "patience": 3,
          "train_stride": 32}
-train_overrides = {"eolearn": {"train_stride": 8}}
+train_overrides = {"sen1floods11": {"max_train_tiles": 48, "patience": 6}, "eolearn": {"train_stride": 8, "patience": 6}}
 n_tiles = 4
 gradcam_layers = {"logits": "segmentation_head.0", "decoder": "decoder.blocks.2"}  # decoder: 08b's layer
 spectral_layer = "segmentation_head.0"
