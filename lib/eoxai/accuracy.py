@@ -33,11 +33,22 @@ from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
+from eoxai.data.collection import SceneCollection as SceneCollectionType
 from eoxai.errors import EoxaiError, InputError
+from eoxai.fused import (
+    Fused,
+    SplitTiles,
+    candidate_tiles,
+    is_collection_tiles,
+    split_tiles,
+    tile_origin,
+    tile_scene,
+)
 from eoxai.metrics import confusion_table, per_class_table, summary_row, tile_confusion
 from eoxai.stats import mean_ci, paired_test
 from eoxai.tiles import TileDataset
 from eoxai.train import RunSpec, expected_meta, influence_table, predict_tiles
+from eoxai.xai.maps import tile_keys
 
 RUN_KEYS = ["stack", "arch", "inputs"]
 #: the comparisons of the ablation: (label, system a, system b), each system (arch, inputs)
@@ -64,9 +75,11 @@ class Evaluation:
     class_names: dict[str, list[str]] = field(default_factory=dict)
 
 
-def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], results_dir: str | Path,
+def evaluate_runs(cubes: Mapping[str, Fused], specs: Sequence[RunSpec], results_dir: str | Path,
                   device: str = "cpu", batch_size: int = 16) -> Evaluation:
-    """Evaluate the checkpoint of every ``spec`` on its stack's test split; see :class:`Evaluation`."""
+    """Evaluate the checkpoint of every ``spec`` on its stack's test split (a cube's test blocks, a
+    collection's test scenes: :func:`eoxai.fused.split_tiles`); see :class:`Evaluation`. The tile
+    table of a collection also names each tile's ``scene``."""
     runs, per_class, tiles, influence, cost = [], [], [], [], []
     confusion: dict[tuple[str, str, str], np.ndarray] = {}
     predictions: dict[tuple[str, str, str, int], dict[str, np.ndarray]] = {}
@@ -74,7 +87,7 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
     for spec in specs:
         path = checkpoint_path(results_dir, spec.stack, spec.arch, spec.inputs, spec.seed)
         model, meta = load_checkpoint(path, expected=expected_meta(spec))
-        test = TileDataset(cubes[spec.stack], "test", meta["tile_size"], modalities=list(meta["modalities"]))
+        test = split_tiles(cubes[spec.stack], "test", meta["tile_size"], modalities=list(meta["modalities"]))
         k = len(test.class_names)
         class_names[spec.stack] = test.class_names
         out = predict_tiles(model, test, batch_size=batch_size, device=device)
@@ -84,8 +97,10 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
         runs.append({**key, "epochs": spec.config.epochs, "best_epoch": meta.get("best_epoch"),
                      "test_tiles": len(test), **summary_row(cm)})
         per_class.append(per_class_table(cm, test.class_names).assign(**key))
-        for (r, c), tcm in zip(out["origin"].tolist(), cms, strict=True):
-            tiles.append({**key, "tile_row": r, "tile_col": c, **summary_row(tcm)})
+        scenes = out["scene"].tolist() if is_collection_tiles(test) else [None] * len(test)
+        for (r, c), scene, tcm in zip(out["origin"].tolist(), scenes, cms, strict=True):
+            where = {"scene": scene} if scene is not None else {}
+            tiles.append({**key, **where, "tile_row": r, "tile_col": c, **summary_row(tcm)})
         group = (spec.stack, spec.arch, spec.inputs)
         confusion[group] = confusion.get(group, 0) + cm
         predictions[(*group, spec.seed)] = out
@@ -98,6 +113,8 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
                      "stopped_early": bool(meta.get("stopped_early")),
                      **{k_: timing.get(k_) for k_ in ("wall_s", "train_tiles_per_s", "device")}})
     infl_cols = ["stack", "seed", "tile_row", "tile_col", "modality", "score", "sensor", "arch", "inputs", "split"]
+    if any("scene" in t.columns for t in influence):  # a collection's tiles: the scene names the tile too
+        infl_cols.insert(2, "scene")
     return Evaluation(
         runs=pd.DataFrame(runs),
         per_class=pd.concat(per_class, ignore_index=True)[[*RUN_KEYS, "seed", "class", "iou", "f1", "support"]],
@@ -117,13 +134,14 @@ def evaluate_runs(cubes: Mapping[str, xr.Dataset], specs: Sequence[RunSpec], res
 PIXEL_LOGREG = {"C": 1.0, "tol": 1e-10, "max_iter": 10_000}
 
 
-def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, seed: int = 0,
+def pixel_baseline(cube: Fused, modalities: Sequence[str], tile_size: int, seed: int = 0,
                    max_train_pixels: int = 20000) -> dict[str, float]:
     """A per-pixel multinomial logistic regression (scikit-learn) on the training split's pixels,
     scored on exactly the labelled pixels of the test tiles: a reference for the deep models.
 
     Training pixels (at most ``max_train_pixels``, a seeded random subset) are those of the
-    training split with data in every selected band. The fit is deterministic across CPUs
+    training split with data in every selected band (of a collection: of
+    :func:`eoxai.fused.candidate_tiles` of its training tiles, so memory stays bounded). The fit is deterministic across CPUs
     (:data:`PIXEL_LOGREG`: float64, standardised bands, L-BFGS to a gradient tolerance of 1e-10,
     one BLAS thread); :class:`eoxai.errors.EoxaiError` if it does not converge. Returns
     :func:`eoxai.metrics.summary_row`.
@@ -131,20 +149,24 @@ def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, 
     from sklearn.linear_model import LogisticRegression
     from threadpoolctl import threadpool_limits
 
-    train = TileDataset(cube, "train", tile_size, modalities=list(modalities))
-    test = TileDataset(cube, "test", tile_size, modalities=list(modalities))
-    rows, cols = np.nonzero(train.mask >= 0)
+    train = split_tiles(cube, "train", tile_size, modalities=list(modalities))
+    test = split_tiles(cube, "test", tile_size, modalities=list(modalities))
     rng = np.random.default_rng(seed)
-    if rows.size > max_train_pixels:
-        keep = np.sort(rng.choice(rows.size, max_train_pixels, replace=False))
-        rows, cols = rows[keep], cols[keep]
-    x = np.asarray(train.image[:, rows, cols].T, dtype=np.float64)
+    if isinstance(train, TileDataset):
+        rows, cols = np.nonzero(train.mask >= 0)
+        if rows.size > max_train_pixels:
+            keep = np.sort(rng.choice(rows.size, max_train_pixels, replace=False))
+            rows, cols = rows[keep], cols[keep]
+        x = np.asarray(train.image[:, rows, cols].T, dtype=np.float64)
+        y = train.mask[rows, cols]
+    else:
+        x, y = _collection_pixels(train, max_train_pixels, rng)
     mean, std = x.mean(axis=0), x.std(axis=0)
     std[std == 0] = 1.0
     k = len(test.class_names)
     cm = np.zeros((k, k), dtype=np.int64)
     with threadpool_limits(limits=1):
-        clf = LogisticRegression(**PIXEL_LOGREG).fit((x - mean) / std, train.mask[rows, cols])
+        clf = LogisticRegression(**PIXEL_LOGREG).fit((x - mean) / std, y)
         if int(np.max(clf.n_iter_)) >= PIXEL_LOGREG["max_iter"]:
             raise EoxaiError(f"pixel_baseline: L-BFGS did not converge in {PIXEL_LOGREG['max_iter']} iterations "
                              f"({list(modalities)}); the reference row would depend on the machine")
@@ -155,6 +177,24 @@ def pixel_baseline(cube: xr.Dataset, modalities: Sequence[str], tile_size: int, 
             pred = clf.predict((pixels - mean) / std)
             np.add.at(cm, (sample["mask"].numpy()[valid], pred), 1)
     return summary_row(cm)
+
+
+def _collection_pixels(train: SplitTiles, max_pixels: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Labelled pixels ``(N, C)`` float64 and their classes ``(N,)`` of a seeded sample of a streamed
+    training split: tiles from as many scenes as possible (:func:`eoxai.fused.candidate_tiles`), at
+    most ``max_pixels`` pixels in all."""
+    tiles = candidate_tiles(train, max(1, min(len(train), 64)), int(rng.integers(2**31)))
+    xs, ys = [], []
+    for i in tiles:
+        sample = train[i]
+        valid = sample["mask"].numpy() >= 0
+        xs.append(np.asarray(sample["image"].numpy()[:, valid].T, dtype=np.float64))
+        ys.append(sample["mask"].numpy()[valid])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if len(y) > max_pixels:
+        keep = np.sort(rng.choice(len(y), max_pixels, replace=False))
+        x, y = x[keep], y[keep]
+    return x, y
 
 
 def _t(a: np.ndarray) -> Any:  # numpy -> torch.Tensor for the metrics (torch imported lazily)
@@ -179,8 +219,9 @@ def _paired(runs: pd.DataFrame, tiles: pd.DataFrame, stack: str, a: tuple[str, s
     if ra.empty or rb.empty:
         return None
     by_seed = ra.set_index("seed")[metric].to_frame("a").join(rb.set_index("seed")[metric].to_frame("b"), how="inner")
-    ta = sel(tiles, a).groupby(["tile_row", "tile_col"])[metric].mean()
-    tb = sel(tiles, b).groupby(["tile_row", "tile_col"])[metric].mean()
+    keys = tile_keys(tiles)
+    ta = sel(tiles, a).groupby(keys, dropna=False)[metric].mean()
+    tb = sel(tiles, b).groupby(keys, dropna=False)[metric].mean()
     by_tile = pd.concat([ta.rename("a"), tb.rename("b")], axis=1, join="inner")
     budget = {"epochs_a": int(ra["epochs"].max()), "epochs_b": int(rb["epochs"].max())}
     return {"seeds": paired_test(by_seed["a"], by_seed["b"], level) | budget,
@@ -338,6 +379,63 @@ def plot_predictions(cube: xr.Dataset, maps: Mapping[str, np.ndarray], class_nam
     return fig
 
 
+def composite_bands(bands: Sequence[str], sensors: Sequence[str]) -> list[str]:
+    """The three bands of :func:`composite`: (B12, B8, B4) of the first optical modality where it has
+    them, else its first three bands (else the first three bands of all)."""
+    optical = [b for b, s in zip(bands, sensors, strict=True) if s == "optical"] or list(bands)
+    first_mod = optical[0].split(".")[0]
+    names = [b for b in optical if b.split(".")[0] == first_mod]
+    wanted = [f"{first_mod}.{n}" for n in ("B12", "B8", "B4")]
+    return wanted if all(w in names for w in wanted) else names[:3]
+
+
+def plot_test_predictions(fused: Fused, outputs: Mapping[str, Mapping[str, np.ndarray]], class_names: Sequence[str],
+                          tile_size: int, title: str | None = None, n_tiles: int = 4, seed: int = 0) -> Figure:
+    """The test predictions ``{run label: predict_tiles output}`` of one stack beside its labels.
+
+    A cube (one scene): :func:`plot_predictions` of the tiles pasted into the scene. A collection:
+    ``n_tiles`` test tiles from as many test scenes (:func:`eoxai.fused.candidate_tiles`, ``seed``),
+    one row each (titled with its scene and origin): composite, reference label, every run's map.
+    """
+    from eoxai.fused import band_table
+
+    if not isinstance(fused, SceneCollectionType):
+        h, w = fused["label"].shape
+        maps = {name: mosaic((int(h), int(w)), out["origin"], np.where(out["mask"] >= 0, out["pred"], -1))
+                for name, out in outputs.items()}
+        return plot_predictions(fused, maps, class_names, title=title)
+    table = band_table(fused)
+    test = split_tiles(fused, "test", tile_size)
+    chosen = candidate_tiles(test, n_tiles, seed)
+    rgb_idx = [list(test.bands).index(b) for b in composite_bands(list(table["band"]), list(table["sensor"]))]
+    first = next(iter(outputs.values()))
+    origin_rows = {(str(sc), int(r), int(c)): i for i, (sc, (r, c)) in enumerate(
+        zip(first["scene"].tolist(), first["origin"].tolist(), strict=True))}
+    cols = 2 + len(outputs)
+    fig, axes = plt.subplots(len(chosen), cols, figsize=(2.6 * cols, 2.6 * len(chosen) + 0.5),
+                             constrained_layout=True, squeeze=False)
+    cmap, norm = plots.class_cmap(class_names)
+    for row, i in enumerate(chosen):
+        sample = test[i]
+        scene, (r, c) = tile_scene(test, i), tile_origin(test, i)
+        k = origin_rows[(scene, r, c)]
+        panels = {"composite": plots.stretch(sample["image"].numpy()[rgb_idx]), "reference label": sample["mask"].numpy()}
+        panels |= {name: np.where(out["mask"][k] >= 0, out["pred"][k], -1) for name, out in outputs.items()}
+        for ax, (name, m) in zip(axes[row], panels.items(), strict=True):
+            if m.ndim == 3:
+                ax.imshow(m, interpolation="nearest")
+            else:
+                ax.imshow(m, cmap=cmap, norm=norm, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(name if row == 0 else "", fontsize=8)
+        axes[row][0].set_ylabel(f"{scene}\nrow {r}, col {c} (px)", fontsize=7)
+    plots.class_legend(axes[0][1], class_names, fontsize=6)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], title: str | None = None, *,
                    annotate: str = "share", unit: str = "pixels") -> Figure:
     """Row-normalised confusion matrix ``(K, K)`` (reference x predicted), one figure for every notebook.
@@ -389,7 +487,7 @@ def influence_summary(influence: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for (stack, seed), g in influence.groupby(["stack", "seed"], sort=False):
-        wide = g.pivot_table(index=["tile_row", "tile_col"], columns="modality", values="score")
+        wide = g.pivot_table(index=tile_keys(g), columns="modality", values="score")
         corr = wide.corr(method="spearman").to_numpy()
         off = corr[~np.eye(len(corr), dtype=bool)]
         means = wide.mean()

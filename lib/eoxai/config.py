@@ -200,6 +200,11 @@ def validate_profile(cfg: Mapping[str, Any], where: str = "the profile") -> None
             if fused and stack not in fused:
                 problems.append(f"notebooks.{nb}.stacks names {stack!r}, which 01_data_fusion does not fuse "
                                 f"(notebooks.01_data_fusion.stacks: {sorted(fused)})")
+    known = notebooks.get("11_known_answer_benchmark") or {}
+    for stack in known.get("stacks", []):
+        if stack not in (known.get("rules") or {}):
+            problems.append(f"notebooks.11_known_answer_benchmark.stacks names {stack!r}, which has no synthetic "
+                            "rules under notebooks.11_known_answer_benchmark.rules")
     if problems:
         raise ConfigError(f"{where} is inconsistent:\n  " + "\n  ".join(dict.fromkeys(problems)))
 

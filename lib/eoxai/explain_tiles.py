@@ -1,7 +1,8 @@
 """Which test tiles to explain: all of them as tensors, and a fixed, seeded choice of a few.
 
 The notebooks' side of the XAI stage: the explainers (:mod:`eoxai.xai`) take a model and
-tensors; this module turns the project's fused cubes (:class:`eoxai.tiles.TileDataset`) into them.
+tensors; this module turns the project's fused stacks (a cube or a scene collection,
+:func:`eoxai.fused.split_tiles`) into them.
 
 Every explanation notebook explains the *same* instances, chosen here from the test split only
 (the tiles no model was trained or selected on).
@@ -10,25 +11,28 @@ Every explanation notebook explains the *same* instances, chosen here from the t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-import xarray as xr
 
 from eoxai.errors import InputError
-from eoxai.tiles import IGNORE_INDEX, TileDataset
+from eoxai.fused import Fused, candidate_tiles, is_collection, split_tiles, tile_origin, tile_scene
+from eoxai.tiles import IGNORE_INDEX
 
 
 @dataclass(frozen=True)
 class Tiles:
     """Tiles of one split as tensors: ``images`` ``(N, C, T, T)``, ``masks`` ``(N, T, T)`` (-1 ignore),
-    ``origins`` ``[(row, col), ...]`` (top-left pixel in the cube), band and class names."""
+    ``origins`` ``[(row, col), ...]`` (top-left pixel in its scene), band and class names, and
+    ``scenes`` (the scene of each tile in a collection; None for a single-scene cube's tiles)."""
 
     images: torch.Tensor
     masks: torch.Tensor
     origins: list[tuple[int, int]]
     bands: list[str]
     class_names: list[str]
+    scenes: list[str] | None = None
 
     def __len__(self) -> int:
         return len(self.origins)
@@ -36,19 +40,37 @@ class Tiles:
     def subset(self, index: list[int]) -> Tiles:
         """The tiles at positions ``index`` (in that order)."""
         idx = torch.as_tensor(index, dtype=torch.long)
-        return Tiles(self.images[idx], self.masks[idx], [self.origins[i] for i in index], self.bands, self.class_names)
+        scenes = [self.scenes[i] for i in index] if self.scenes is not None else None
+        return Tiles(self.images[idx], self.masks[idx], [self.origins[i] for i in index], self.bands, self.class_names,
+                     scenes)
+
+    @property
+    def places(self) -> list[tuple[Any, ...]]:
+        """Where each tile lies, as the XAI tables name it (:func:`eoxai.xai.maps.tile_columns`):
+        ``(row, col)`` in a single-scene cube, ``(scene, row, col)`` in a collection."""
+        if self.scenes is None:
+            return [tuple(o) for o in self.origins]
+        return [(s, *o) for s, o in zip(self.scenes, self.origins, strict=True)]
+
+    def scene_summary(self) -> str:
+        """``"N tiles from K scene(s)"`` (what a notebook prints of the tiles it explains)."""
+        return f"{len(self)} tiles from {len(set(self.scenes)) if self.scenes is not None else 1} scene(s)"
 
 
-def load_tiles(cube: xr.Dataset, split: str, tile_size: int) -> Tiles:
-    """All tiles of ``split`` of the fused ``cube`` (see :class:`eoxai.tiles.TileDataset`)."""
-    ds = TileDataset(cube, split, tile_size)
-    samples = [ds[i] for i in range(len(ds))]
+def load_tiles(fused: Fused, split: str, tile_size: int, *, max_tiles: int | None = None, seed: int = 0) -> Tiles:
+    """The tiles of ``split`` of a fused stack (:func:`eoxai.fused.split_tiles`): all of a cube's;
+    of a collection, at most ``max_tiles`` drawn with ``seed`` from as many scenes as possible
+    (:func:`eoxai.fused.candidate_tiles`; None: every tile of every scene of the split)."""
+    ds = split_tiles(fused, split, tile_size)
+    index = candidate_tiles(ds, max_tiles, seed) if is_collection(fused) else list(range(len(ds)))
+    samples = [ds[i] for i in index]
     return Tiles(
         images=torch.stack([s["image"] for s in samples]),
         masks=torch.stack([s["mask"] for s in samples]),
-        origins=[(int(r), int(c)) for r, c in ds.origins],
+        origins=[tile_origin(ds, i) for i in index],
         bands=list(ds.bands),
         class_names=list(ds.class_names),
+        scenes=[tile_scene(ds, i) for i in index] if is_collection(fused) else None,
     )
 
 

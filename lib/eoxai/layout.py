@@ -3,7 +3,8 @@
 The Snakemake rules (``workflow/rules/common.smk``) and the lib (:mod:`eoxai.reference`) take every
 path from these functions, so a rule's declared input is the file the code reads::
 
-    <results>/interim/<stack>.nc                        fused cube (notebook 01)
+    <results>/interim/<stack>.nc                        fused cube (notebook 01; a single-scene stack)
+    <results>/interim/<stack>.collection.json           collection index (notebook 01; a collection of scenes)
     <results>/models/<stack>/<arch>-<inputs>-seed<s>.pt checkpoint (eoxai.checkpoint.checkpoint_path)
     <results>/tables/<name>.csv, figures/<name>.png     results of the notebooks
     <results>/notebooks/<job>.ipynb                     executed notebook of one job
@@ -35,6 +36,18 @@ RUN_DIRS = ("logs", "benchmarks")
 def cube_path(results_dir: str | Path, stack: str) -> Path:
     """``<results>/interim/<stack>.nc``: the fused cube notebook 01 writes for ``stack``."""
     return Path(results_dir) / "interim" / f"{stack}.nc"
+
+
+def collection_index_path(results_dir: str | Path, stack: str) -> Path:
+    """``<results>/interim/<stack>.collection.json``: the index notebook 01 writes for a collection of
+    scenes (:func:`eoxai.data.collection.write_index`)."""
+    return Path(results_dir) / "interim" / f"{stack}.collection.json"
+
+
+def fused_path(results_dir: str | Path, stack: str, collection: bool) -> Path:
+    """What notebook 01 writes for ``stack``: its collection index if it is a collection of scenes,
+    else its fused cube."""
+    return collection_index_path(results_dir, stack) if collection else cube_path(results_dir, stack)
 
 
 def table_path(results_dir: str | Path, name: str) -> Path:

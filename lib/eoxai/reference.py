@@ -2,7 +2,8 @@
 
 Every XAI notebook (04-08) explains the same model per fused stack: MAnet-MiT on all modalities,
 first training seed (``REFERENCE_MODELS`` in the Snakefile, made by notebook 02), on tiles of the
-held-out split of the fused cube (notebook 01). :func:`load_reference` loads both in one call.
+held-out split of the fused stack (notebook 01: a cube's test blocks or a collection's test
+scenes, :mod:`eoxai.fused`). :func:`load_reference` loads both in one call.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ from typing import Any
 
 import numpy as np
 import torch
-import xarray as xr
 from torch import nn
 
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
 from eoxai.explain_tiles import pick_tiles
-from eoxai.fusion import read_cube
-from eoxai.layout import cube_path
-from eoxai.tiles import TileDataset
+from eoxai.fused import (
+    Fused,
+    band_statistics,
+    candidate_tiles,
+    is_collection,
+    open_fused,
+    split_tiles,
+    tile_origin,
+    tile_scene,
+)
 
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",
@@ -33,18 +40,29 @@ def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: s
 
 @dataclass
 class Reference:
-    """A model with its checkpoint ``meta`` and a batch of tiles of its stack's fused ``cube``.
+    """A model with its checkpoint ``meta`` and a batch of tiles of its ``fused`` stack (a cube or a
+    scene collection, :mod:`eoxai.fused`).
 
     images ``(N, C, T, T)`` float32 on the model's device; masks ``(N, T, T)`` int64 (-1 = no
-    label); origins: top-left ``(row, col)`` of each tile in the cube.
+    label); origins: top-left ``(row, col)`` of each tile in its scene; scenes: the scene of each
+    tile (the stack's name for a cube's tiles).
     """
 
     model: nn.Module
     meta: dict[str, Any]
-    cube: xr.Dataset
+    fused: Fused
     images: torch.Tensor
     masks: torch.Tensor
     origins: list[tuple[int, int]]
+    scenes: list[str]
+
+    @property
+    def places(self) -> list[tuple[Any, ...]]:
+        """Where each tile lies, as the XAI tables name it: ``(row, col)`` in a single-scene cube,
+        ``(scene, row, col)`` in a collection (:func:`eoxai.xai.maps.tile_columns`)."""
+        if not is_collection(self.fused):
+            return [tuple(o) for o in self.origins]
+        return [(s, *o) for s, o in zip(self.scenes, self.origins, strict=True)]
 
     @property
     def bands(self) -> list[str]:
@@ -60,8 +78,7 @@ class Reference:
 
     def band_statistics(self) -> tuple[np.ndarray, np.ndarray]:
         """Training mean and standard deviation (raw units) of the model's bands, in input order."""
-        stats = self.cube[["band_mean", "band_std"]].sel(band=self.bands)
-        return stats["band_mean"].values, stats["band_std"].values
+        return band_statistics(self.fused, self.bands)
 
 
 def load_reference(
@@ -77,28 +94,32 @@ def load_reference(
 ) -> Reference:
     """Load the reference checkpoint of ``stack`` (seed ``seed``) and tiles of ``split`` of its cube.
 
-    Tiles: those at ``index`` (positions in :class:`~eoxai.tiles.TileDataset` order); or
-    ``sample`` of them chosen by :func:`eoxai.explain_tiles.pick_tiles` with ``sample_seed`` (the
-    same tiles notebooks 07 and 08b explain); else the first
-    ``max_tiles`` (default all). Tile size and bands come from the checkpoint.
+    Tiles: those at ``index`` (positions in the split's tile order, :func:`eoxai.fused.split_tiles`);
+    or ``sample`` of them chosen by :func:`eoxai.explain_tiles.pick_tiles` with ``sample_seed`` (the
+    same tiles notebooks 07 and 08b explain); else the first ``max_tiles`` of a cube (default all).
+    A collection's tiles are streamed from its test scenes: ``max_tiles`` of them drawn with
+    ``sample_seed`` from as many scenes as possible (:func:`eoxai.fused.candidate_tiles`), also as
+    the pool ``sample`` chooses from. Tile size and bands come from the checkpoint.
     """
     model, meta = load_checkpoint(reference_checkpoint(results_dir, stack, seed))
     model.to(device)
-    cube = read_cube(str(cube_path(results_dir, stack)))
-    tiles = TileDataset(cube, split, meta["tile_size"])
+    fused = open_fused(results_dir, stack)
+    tiles = split_tiles(fused, split, meta["tile_size"])
     if list(tiles.bands) != list(meta["bands"]):
-        tiles = TileDataset(cube, split, meta["tile_size"], modalities=list(meta["modalities"]))
+        tiles = split_tiles(fused, split, meta["tile_size"], modalities=list(meta["modalities"]))
+    pool = candidate_tiles(tiles, max_tiles, sample_seed) if is_collection(fused) else list(range(len(tiles)))
     if index is not None:
         chosen = [int(i) for i in index]
     elif sample is not None:
-        masks = torch.stack([tiles[i]["mask"] for i in range(len(tiles))])
-        chosen = pick_tiles(masks, sample, sample_seed)
+        masks = torch.stack([tiles[i]["mask"] for i in pool])
+        chosen = [pool[i] for i in pick_tiles(masks, sample, sample_seed)]
     else:
-        chosen = list(range(min(len(tiles), max_tiles or len(tiles))))
+        chosen = pool[:min(len(pool), max_tiles or len(pool))]
     samples = [tiles[i] for i in chosen]
     return Reference(
-        model=model, meta=meta, cube=cube,
+        model=model, meta=meta, fused=fused,
         images=torch.stack([s["image"] for s in samples]).to(device),
         masks=torch.stack([s["mask"] for s in samples]),
-        origins=[(int(tiles.origins[i][0]), int(tiles.origins[i][1])) for i in chosen],
+        origins=[tile_origin(tiles, i) for i in chosen],
+        scenes=[tile_scene(tiles, i) for i in chosen],
     )

@@ -73,6 +73,14 @@ def fact(tables: Mapping[str, pd.DataFrame], name: str, table: str, column: str,
     return Fact(name, lookup(tables, table, column, row), table, column, dict(row), digits)
 
 
+def _rows(df: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``df`` where every ``key`` column equals its value."""
+    sel = np.ones(len(df), dtype=bool)
+    for k, v in key.items():
+        sel &= (df[k] == v).to_numpy()
+    return df.loc[sel]
+
+
 def _best_row(df: pd.DataFrame, sel: Mapping[str, Any], by: str, largest: bool = True) -> pd.Series:
     sub = df
     for k, v in sel.items():
@@ -86,37 +94,37 @@ def _best_row(df: pd.DataFrame, sel: Mapping[str, Any], by: str, largest: bool =
 def collect_facts(
     tables: Mapping[str, pd.DataFrame],
     stack: str,
-    tile: tuple[int, int],
+    tile: Sequence[Any],
     *,
     occlusion_replacement: str = "mean",
     band_method: str = "ig",
     n_bands: int = 3,
 ) -> list[Fact]:
-    """The facts of the report on test tile ``tile`` (row, column) of ``stack``.
+    """The facts of the report on test tile ``tile`` of ``stack``: ``(row, col)`` in a single-scene
+    cube, ``(scene, row, col)`` in a collection (:func:`eoxai.xai.maps.tile_columns`).
 
     Tables (by file stem): ``modality_occlusion_tiles`` and ``shap_band_groups`` (notebooks 07-08),
     ``xai_faithfulness``, ``xai_attributions``, ``xai_agreement`` (the scorecard). The tile must be one
     of the scorecard's instances. Which row is reported (the largest value, ...) is decided here;
     every value comes from a table cell.
     """
-    r, c = (int(tile[0]), int(tile[1]))
-    key = {"stack": stack, "tile_row": r, "tile_col": c}
-    faith = tables["xai_faithfulness"]
-    rows = faith[(faith["stack"] == stack) & (faith["tile_row"] == r) & (faith["tile_col"] == c)]
+    from eoxai.xai.maps import tile_columns
+
+    key = {"stack": stack, **tile_columns(tile)}
+    rows = _rows(tables["xai_faithfulness"], key)
     if rows.empty:
-        raise ReportError(f"tile {tile} of {stack!r} is not among the scorecard's instances")
+        raise ReportError(f"tile {tuple(tile)} of {stack!r} is not among the scorecard's instances")
     first = {**key, "method": rows["method"].iloc[0]}
     facts = [fact(tables, "stack", "xai_faithfulness", "stack", first, None),
+             *([fact(tables, "scene", "xai_faithfulness", "scene", first, None)] if "scene" in key else []),
              fact(tables, "tile_row", "xai_faithfulness", "tile_row", first, None),
              fact(tables, "tile_col", "xai_faithfulness", "tile_col", first, None),
              fact(tables, "class", "xai_faithfulness", "class", first, None),
              fact(tables, "score", "xai_faithfulness", "score", first)]
-    target = str(facts[3].value)
+    target = str(facts[-2].value)
 
-    occ = tables["modality_occlusion_tiles"]
     occ_key = {**key, "replacement": occlusion_replacement}
-    sel = occ[(occ["stack"] == stack) & (occ["tile_row"] == r) & (occ["tile_col"] == c)
-              & (occ["replacement"] == occlusion_replacement)]
+    sel = _rows(tables["modality_occlusion_tiles"], occ_key)
     one_mod = sel["modality"].iloc[0] if len(sel) else None
     for cls in sel.loc[(sel["modality"] == one_mod) & sel["iou_clean"].notna(), "class"]:
         facts.append(fact(tables, f"iou.{cls}", "modality_occlusion_tiles", "iou_clean",
@@ -131,9 +139,7 @@ def collect_facts(
               fact(tables, "top_modality.miou_drop", "modality_occlusion_tiles", "miou_drop",
                    {**occ_key, "modality": mod, "class": target})]
 
-    att = tables["xai_attributions"]
-    bands = att[(att["stack"] == stack) & (att["tile_row"] == r) & (att["tile_col"] == c)
-                & (att["method"] == band_method) & (att["level"] == "band")]
+    bands = _rows(tables["xai_attributions"], {**key, "method": band_method, "level": "band"})
     top = bands.sort_values("attribution", ascending=False, kind="stable").head(n_bands)
     for i, (_, b) in enumerate(top.iterrows()):
         bkey = {**key, "method": band_method, "level": "band", "feature": b["feature"]}
@@ -159,7 +165,7 @@ def collect_facts(
 
 
 TEMPLATE = (
-    "Tile (row {tile_row}, column {tile_col}) of the {stack} test split.\n"
+    "Tile (row {tile_row}, column {tile_col}) of {where} test split.\n"
     "The model segments it with a per-class IoU of {ious}. The explanations below all target the class "
     "'{class}', whose mean predicted probability over its own region is {score}.\n"
     "The modality that matters most for '{class}' is {top_modality}: its exact Shapley value is "
@@ -177,6 +183,7 @@ def render(facts: Sequence[Fact], template: str = TEMPLATE) -> str:
     """Fill ``template`` with the facts' texts (``{name}``); ``{ious}`` and ``{bands}`` list the
     ``iou.*`` and ``band*`` facts."""
     by = {f.name: f.text for f in facts}
+    by["where"] = f"scene {by['scene']} of the {by.get('stack')}" if "scene" in by else f"the {by.get('stack')}"
     ious = [f"{f.text} for {f.name.split('.', 1)[1]}" for f in facts if f.name.startswith("iou.")]
     by["ious"] = _join(ious) if ious else "n/a (no labelled class)"
     bands = [f"{by[f.name]} ({by[f.name + '.value']})" for f in facts
@@ -201,7 +208,7 @@ def facts_table(facts: Sequence[Fact], **keys: Any) -> pd.DataFrame:
 
 def unsupported_numbers(text: str, facts: Sequence[Fact]) -> list[str]:
     """Numbers in ``text`` that no fact prints: what a template bug or a language model invented."""
-    known = {f.text for f in facts}
+    known = {f.text for f in facts} | {n for f in facts if isinstance(f.value, str) for n in NUMBER.findall(f.text)}
     return [n for n in NUMBER.findall(text) if n not in known]
 
 

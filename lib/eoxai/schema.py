@@ -115,6 +115,7 @@ class OcclusionIG(Section):
 
 
 class ShapSegmentation(Section):
+    max_tiles: PosInt | None = None
     n_instances: PosInt
     top_k: PosInt
     grid: PosInt
@@ -124,6 +125,7 @@ class ShapSegmentation(Section):
 
 
 class ModalityInfluence(Section):
+    max_tiles: PosInt | None = None
     replacements: list[str] = Field(min_length=1)
     influence_replacement: str
     influence_measure: str
@@ -140,6 +142,7 @@ def _registered(methods: list[str]) -> list[str]:
 
 
 class Scorecard(Section):
+    max_tiles: PosInt | None = None
     n_instances: PosInt
     methods: Annotated[list[str], Field(min_length=1), AfterValidator(_registered)]
     gradcam_layer: str
@@ -227,6 +230,8 @@ class KnownAnswerRule(Section):
     quantile: Annotated[float, Field(gt=0, lt=1)] = 0.5
     radius: Annotated[float, Field(ge=0)] = 0.0
     smooth: Annotated[float, Field(ge=0)] = 0.0
+    #: training settings of this rule's models (over the section's ``train`` and ``train_overrides``)
+    train: TrainParams | None = None
 
 
 class KnownAnswer(Section):

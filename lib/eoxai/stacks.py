@@ -166,16 +166,17 @@ def cube_declaration(cube: xr.Dataset) -> StackDeclaration:
     return StackDeclaration.model_validate_json(cube.attrs["declaration"])
 
 
-def explained_target(cube: xr.Dataset, targets: Mapping[str, str], masks: Any = None) -> str:
-    """The class to explain for a cube: ``targets[stack]`` if the profile names one, else the
-    declaration's ``label.target``, else the last class of its legend.
+def explained_target(cube: xr.Dataset | SceneCollection, targets: Mapping[str, str], masks: Any = None) -> str:
+    """The class to explain for a fused stack (a cube or a collection): ``targets[stack]`` if the
+    profile names one, else the declaration's ``label.target``, else the last class of its legend.
 
     ``masks`` (``(N, H, W)`` class indices of the explained tiles): warns
     (:class:`DegenerateLabelWarning`) when the class is absent from their ground truth.
     """
-    name = str(cube.attrs.get("name"))
-    classes = [str(c) for c in cube["class"].values]
-    target = targets.get(name) or cube_declaration(cube).label.default_target
+    from eoxai import fused
+
+    name, classes = fused.stack_name(cube), fused.class_names(cube)
+    target = targets.get(name) or fused.declaration(cube).label.default_target
     if target not in classes:
         raise ConfigError(f"target class {target!r} of stack {name!r} is not one of its classes {classes}")
     if masks is not None and not bool((np.asarray(masks) == classes.index(target)).any()):
@@ -199,3 +200,102 @@ def warn_single_class(cube: xr.Dataset) -> None:
         warnings.warn(
             f"stack {cube.attrs.get('name')!r}: the training split holds a single class {names}; the metrics and "
             "explanations will be degenerate", DegenerateLabelWarning, stacklevel=2)
+
+
+# --- a collection of scenes: the counterparts of the single-scene summaries and figures ------------
+
+
+def collection_tiles(collection: SceneCollection, split: str, tile_size: int) -> Any:
+    """The streamed tiles of ``split`` (:class:`eoxai.data.streaming.SceneTileDataset`); reading them
+    reads each scene's label once."""
+    from eoxai.data.streaming import SceneTileDataset
+
+    return SceneTileDataset(collection, split, tile_size)
+
+
+def collection_summary(collection: SceneCollection, tile_size: int) -> dict[str, Any]:
+    """One row describing a collection, in :func:`fusion_summary`'s columns where they apply: a
+    collection has no single grid (``height``/``width`` are the largest scene's, ``crs`` the first
+    scene's), no blocks or buffer (its splits are disjoint scenes: no distance between splits), and
+    adds ``scenes_<split>`` and the ``split_rule``. Tiles are the labelled tiles of each split's
+    scenes on a ``tile_size`` grid."""
+    from eoxai.data.collection import open_dataset
+
+    first = next(s for sc in collection.splits.values() for s in sc)
+    with open_dataset(first.files[collection.declaration.reference_modality]) as ds:
+        crs = str(ds.crs)
+    shapes = list(collection.shapes.values())
+    row: dict[str, Any] = {
+        "stack": collection.name,
+        "modalities": " + ".join(collection.declaration.modalities),
+        "bands": len(collection.bands),
+        "height": max(h for h, _ in shapes), "width": max(w for _, w in shapes), "crs": crs,
+        "classes": " | ".join(collection.class_names),
+        "block_size": None, "buffer": None, "tile_size": tile_size,
+    }
+    for split in SPLIT_NAMES.values():
+        row[f"tiles_{split}"] = len(collection_tiles(collection, split, tile_size)) if collection.splits[split] else 0
+    row |= {f"scenes_{s}": len(collection.splits[s]) for s in SPLIT_NAMES.values()}
+    row["split_rule"] = collection.split_rule
+    return row
+
+
+def collection_class_balance(collection: SceneCollection, tile_size: int) -> pd.DataFrame:
+    """Labelled pixels and shares per split and class over each split's tiles (as
+    :func:`eoxai.split.class_balance`'s table)."""
+    rows = []
+    for split in SPLIT_NAMES.values():
+        counts = (collection_tiles(collection, split, tile_size).class_pixel_counts() if collection.splits[split]
+                  else np.zeros(len(collection.class_names), dtype=np.int64))
+        for c, name in enumerate(collection.class_names):
+            rows.append({"split": split, "class": name, "pixels": int(counts[c]),
+                         "share": float(counts[c] / max(counts.sum(), 1))})
+    return pd.DataFrame(rows)
+
+
+def plot_collection_tiles(collection: SceneCollection, tile_size: int, n_tiles: int = 4, seed: int = 0,
+                          title: str | None = None) -> Figure:
+    """The panel of a collection: ``n_tiles`` training tiles from as many training scenes (seeded),
+    each its declared colour composite (``rgb``) above its label, titled with its scene."""
+    import matplotlib.pyplot as plt
+
+    from eoxai import plots
+    from eoxai.fused import candidate_tiles, tile_origin, tile_scene
+
+    tiles = collection_tiles(collection, "train", tile_size)
+    chosen = candidate_tiles(tiles, n_tiles, seed)
+    rgb = [tiles.bands.index(b) for b in collection.declaration.rgb]
+    fig, axes = plt.subplots(2, len(chosen), figsize=(2.8 * len(chosen), 6.0), constrained_layout=True, squeeze=False)
+    cmap, norm = plots.class_cmap(collection.class_names)
+    for col, i in enumerate(chosen):
+        sample = tiles[i]
+        r, c = tile_origin(tiles, i)
+        axes[0][col].imshow(plots.stretch(sample["image"].numpy()[rgb]), interpolation="nearest")
+        axes[0][col].set_title(f"{tile_scene(tiles, i)}\nrow {r}, col {c}", fontsize=8)
+        axes[1][col].imshow(sample["mask"].numpy(), cmap=cmap, norm=norm, interpolation="nearest")
+        for ax in (axes[0][col], axes[1][col]):
+            plots.pixel_axes(ax)
+    axes[0][0].set_ylabel(f"composite {', '.join(collection.declaration.rgb)}", fontsize=8)
+    axes[1][0].set_ylabel("label", fontsize=8)
+    plots.class_legend(axes[1][-1], collection.class_names, fontsize=6)
+    fig.suptitle(title or f"{collection.name}: training tiles of {len(chosen)} scenes")
+    return fig
+
+
+def plot_collection_split(collection: SceneCollection, title: str | None = None) -> Figure:
+    """Scenes and pixels per split of a collection (its split rule in the title)."""
+    import matplotlib.pyplot as plt
+
+    from eoxai.plots import SPLIT_COLOURS
+
+    table = collection.summary()
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.4), constrained_layout=True)
+    colours = [SPLIT_COLOURS[s] for s in table["split"]]
+    axes[0].bar(table["split"], table["scenes"], color=colours)
+    axes[0].set_ylabel("scenes")
+    axes[1].bar(table["split"], table["pixels"] / 1e6, color=colours)
+    axes[1].set_ylabel("pixels (millions)")
+    for ax in axes:
+        ax.set_xlabel("split")
+    fig.suptitle(title or f"{collection.name}: split by scene ({collection.split_rule})", fontsize=9)
+    return fig

@@ -118,6 +118,7 @@ class TileDataset(BandedTiles, Dataset):
         self.tile_size = int(tile_size)
         self.bands = select_bands(cube, modalities)
         self.class_names = [str(c) for c in cube["class"].values]
+        self.stack_name = str(cube.attrs.get("name", ""))
         self.image = np.nan_to_num(cube["image"].sel(band=self.bands).values.astype(np.float32), nan=fill_value)
         valid = cube["valid"].sel(band=self.bands).values.all(axis=0)
         split_arr = cube["split"].values
@@ -142,6 +143,11 @@ class TileDataset(BandedTiles, Dataset):
             "origin": torch.tensor([r, c]),
         }
 
+
+    def class_pixel_counts(self) -> np.ndarray:
+        """Labelled pixels per class ``(K,)`` in this split (every labelled pixel of the split, once)."""
+        lab = self.mask[self.mask >= 0]
+        return np.bincount(lab, minlength=len(self.class_names))[:len(self.class_names)]
 
     def plot(self, sample: dict[str, torch.Tensor], title: str | None = None) -> Figure:
         """The sample's first three bands (contrast-stretched) beside its mask."""

@@ -30,7 +30,11 @@ What the source papers' training got wrong and what this module does instead (is
 Typical use (what notebook 02 does)::
 
     spec = RunSpec("sen1floods11", "manet_mit", "all", seed=0, tile_size=64, config=TrainConfig(epochs=5))
-    history, meta = train_run(cube, spec, checkpoint_path(results, "sen1floods11", "manet_mit", "all", 0))
+    history, meta = train_run(open_fused(results, "sen1floods11"), spec,
+                              checkpoint_path(results, "sen1floods11", "manet_mit", "all", 0))
+
+The fused stack is a cube (one scene, in memory) or a scene collection (streamed from disk);
+:mod:`eoxai.fused` gives both one interface, so every function here takes either.
 """
 
 from __future__ import annotations
@@ -71,11 +75,22 @@ from eoxai.engine import (
     to_device,
 )
 from eoxai.errors import BandCountError, ConfigError, MissingHeadError
+from eoxai.fused import (
+    Fused,
+    SplitTiles,
+    band_table,
+    data_hash,
+    is_collection,
+    is_collection_tiles,
+    split_tiles,
+    tile_origin,
+    tile_scene,
+)
 from eoxai.losses import LossFn, build_loss, class_weights
 from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
 from eoxai.session import select_device
-from eoxai.tiles import IGNORE_INDEX, TileDataset
+from eoxai.tiles import IGNORE_INDEX
 
 #: input sets of the ablation, by name: which sensor groups each keeps
 INPUT_SETS: dict[str, tuple[str, ...]] = {
@@ -113,12 +128,13 @@ class RunSpec:
                 **self.config.as_dict()}
 
 
-def cube_modalities(cube: xr.Dataset) -> dict[str, str]:
-    """``{modality: sensor}`` of a fused cube, in band order."""
-    return dict(zip(map(str, cube["modality"].values), map(str, cube["sensor"].values), strict=True))
+def cube_modalities(cube: Fused) -> dict[str, str]:
+    """``{modality: sensor}`` of a fused stack (cube or collection), in band order."""
+    table = band_table(cube)
+    return dict(zip(table["modality"], table["sensor"], strict=True))
 
 
-def input_sets(cube: xr.Dataset) -> dict[str, list[str]]:
+def input_sets(cube: Fused) -> dict[str, list[str]]:
     """The ablation's input sets available in ``cube``: ``{name: [modality, ...]}``.
 
     ``all`` always; ``optical`` and ``sar`` where the cube has them; ``optical_dem`` where it has
@@ -138,9 +154,9 @@ def input_sets(cube: xr.Dataset) -> dict[str, list[str]]:
     return out
 
 
-def modality_bands(cube: xr.Dataset, modalities: Sequence[str]) -> dict[str, int]:
-    """``{modality: band count}`` for ``modalities``, in the cube's band order (the model's input order)."""
-    names = list(map(str, cube["modality"].values))
+def modality_bands(cube: Fused, modalities: Sequence[str]) -> dict[str, int]:
+    """``{modality: band count}`` for ``modalities``, in the stack's band order (the model's input order)."""
+    names = list(band_table(cube)["modality"])
     return {m: names.count(m) for m in dict.fromkeys(names) if m in modalities}
 
 
@@ -166,25 +182,30 @@ def run_specs(runs: Mapping[str, Sequence[Mapping[str, Any]]], seeds: Sequence[i
     return specs
 
 
-def run_datasets(cube: xr.Dataset, spec: RunSpec) -> tuple[TileDataset, TileDataset, dict[str, int]]:
+def run_datasets(cube: Fused, spec: RunSpec) -> tuple[SplitTiles, SplitTiles, dict[str, int]]:
     """Training and validation tiles of ``spec``'s input set, and its ``{modality: bands}``.
 
     With ``random_crops`` the training dataset holds every position a crop may take (all tiles
     of the training area at stride 1, :func:`eoxai.tiles.tile_origins`); :class:`TileBatches` draws
-    from them. Validation tiles are the fixed, non-overlapping grid.
+    from them. Validation tiles are the fixed, non-overlapping grid. A scene collection streams
+    its tiles (:func:`eoxai.fused.split_tiles`); it trains on its tile grid (``train_stride``), as
+    random crops over every position of every training scene would index billions of positions.
     """
     sets = input_sets(cube)
     if spec.inputs not in sets:
         raise ConfigError(f"input set {spec.inputs!r} is not available for stack {spec.stack!r}; it has {list(sets)}")
     mods = sets[spec.inputs]
     cfg = spec.config
+    if cfg.random_crops and is_collection(cube):
+        raise ConfigError(f"run {spec.stack} {spec.name}: random_crops needs a single-scene stack; a collection of "
+                          "scenes trains on its tile grid (set random_crops: null and train_stride)")
     # random crops may start at any position of the training area (stride 1); fixed tiles on a grid
     stride = 1 if cfg.random_crops else (cfg.train_stride or spec.tile_size)
-    train = TileDataset(cube, "train", spec.tile_size, stride=stride, modalities=mods)
+    train = split_tiles(cube, "train", spec.tile_size, stride=stride, modalities=mods)
     if cfg.max_train_tiles and len(train) > cfg.max_train_tiles:
         keep = np.linspace(0, len(train) - 1, cfg.max_train_tiles).round().astype(int)
         train.origins = [train.origins[i] for i in keep]
-    val = TileDataset(cube, "validation", spec.tile_size, modalities=mods)
+    val = split_tiles(cube, "validation", spec.tile_size, modalities=mods)
     return train, val, modality_bands(cube, mods)
 
 
@@ -200,9 +221,35 @@ def augment_d4(image: torch.Tensor, mask: torch.Tensor, generator: torch.Generat
     return torch.stack(imgs), torch.stack(masks)
 
 
-def _batch(dataset: TileDataset, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    samples = [dataset[i] for i in indices]
+def _collate(samples: Sequence[Mapping[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.stack([s["image"] for s in samples]), torch.stack([s["mask"] for s in samples])
+
+
+def _batch(dataset: SplitTiles, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    return _collate([dataset[i] for i in indices])
+
+
+def _batches(dataset: SplitTiles, batches: Sequence[Sequence[int]], workers: int = 0,
+             ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The batches ``(B, C, T, T), (B, T, T)`` of the given tile indices, in order: read here
+    (``workers`` 0), or by ``workers`` DataLoader processes (a streamed collection: reading and
+    decoding overlap the model's step). The same indices give the same batches either way."""
+    if workers <= 0:
+        for indices in batches:
+            yield _batch(dataset, indices)
+        return
+    from torch.utils.data import DataLoader
+
+    yield from DataLoader(dataset, batch_sampler=[list(b) for b in batches], num_workers=workers,
+                          collate_fn=_collate)
+
+
+def loader_workers(dataset: SplitTiles) -> int:
+    """DataLoader workers for ``dataset``'s batches: a streamed collection's default
+    (:func:`eoxai.data.streaming.default_workers`), none for a cube held in memory."""
+    from eoxai.data.streaming import default_workers
+
+    return default_workers() if is_collection_tiles(dataset) else 0
 
 
 @dataclass
@@ -216,9 +263,11 @@ class TileBatches:
     (:func:`augment_d4`) when the config asks.
     """
 
-    dataset: TileDataset
+    dataset: SplitTiles
     batch_size: int
     crops: int | None = None
+    #: DataLoader worker processes that read the batches (:func:`loader_workers`; 0: read in this process)
+    workers: int = 0
 
     def __len__(self) -> int:
         full, rest = divmod(self.crops or len(self.dataset), self.batch_size)
@@ -230,19 +279,18 @@ class TileBatches:
         order = (torch.randint(n, (self.crops,), generator=generator) if self.crops
                  else torch.randperm(n, generator=generator)).tolist()
         batches = len(self)
-        for b in range(batches):
-            stop = len(order) if b == batches - 1 else (b + 1) * self.batch_size
-            image, mask = _batch(self.dataset, order[b * self.batch_size:stop])
+        index = [order[b * self.batch_size:(len(order) if b == batches - 1 else (b + 1) * self.batch_size)]
+                 for b in range(batches)]
+        for image, mask in _batches(self.dataset, index, self.workers):
             yield augment_d4(image, mask, generator) if augment else (image, mask)
 
 
-def _train_pixel_counts(dataset: TileDataset, n_classes: int) -> np.ndarray:
-    lab = dataset.mask[dataset.mask >= 0]
-    return np.bincount(lab, minlength=n_classes)[:n_classes]
+def _train_pixel_counts(dataset: SplitTiles, n_classes: int) -> np.ndarray:
+    return dataset.class_pixel_counts()[:n_classes]
 
 
 @torch.no_grad()
-def validate(model: nn.Module, dataset: TileDataset, loss_fn: LossFn, batch_size: int, device: torch.device,
+def validate(model: nn.Module, dataset: SplitTiles, loss_fn: LossFn, batch_size: int, device: torch.device,
              amp: Amp = contextlib.nullcontext,
              channels_last: bool = False) -> dict[str, float]:
     """Loss and scores of ``model`` on every tile of ``dataset`` (no augmentation): ``loss, miou, f1, oa``
@@ -251,8 +299,9 @@ def validate(model: nn.Module, dataset: TileDataset, loss_fn: LossFn, batch_size
     k = len(dataset.class_names)
     cm = np.zeros((k, k), dtype=np.int64)
     total, weight = 0.0, 0
-    for start in range(0, len(dataset), batch_size):
-        image, mask = _batch(dataset, range(start, min(start + batch_size, len(dataset))))
+    starts = range(0, len(dataset), batch_size)
+    index = [range(start, min(start + batch_size, len(dataset))) for start in starts]
+    for start, (image, mask) in zip(starts, _batches(dataset, index, loader_workers(dataset)), strict=True):
         check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
         image, mask = to_device(image, device, channels_last), mask.to(device)
         with amp():
@@ -266,7 +315,7 @@ def validate(model: nn.Module, dataset: TileDataset, loss_fn: LossFn, batch_size
     return {"loss": total / max(weight, 1), "miou": s["miou"], "f1": s["f1"], "oa": s["oa"], "score": s["miou"]}
 
 
-def segmentation_task(train: TileDataset, val: TileDataset, config: TrainConfig,
+def segmentation_task(train: SplitTiles, val: SplitTiles, config: TrainConfig,
                       device: str | torch.device = "cpu") -> Task:
     """The engine's pieces for a segmentation run: tile batches, the configured loss with class
     weights from the training pixels (:func:`eoxai.losses.class_weights`), validation mIoU."""
@@ -283,10 +332,11 @@ def segmentation_task(train: TileDataset, val: TileDataset, config: TrainConfig,
     def run_validation(model: nn.Module, amp: Amp) -> dict[str, float]:
         return validate(model, val, loss_fn, config.batch_size, dev, amp, channels_last)
 
-    return Task(TileBatches(train, config.batch_size, config.random_crops), loss_fn, run_validation, check)
+    return Task(TileBatches(train, config.batch_size, config.random_crops, loader_workers(train)), loss_fn,
+                run_validation, check)
 
 
-def fit_tiles(model: nn.Module, train: TileDataset, val: TileDataset, config: TrainConfig, seed: int,
+def fit_tiles(model: nn.Module, train: SplitTiles, val: SplitTiles, config: TrainConfig, seed: int,
               *, device: str | torch.device = "cpu", **kwargs: Any) -> tuple[nn.Module, pd.DataFrame, dict[str, Any]]:
     """:func:`eoxai.engine.fit` of a segmentation model on ``train`` tiles, early-stopping on ``val`` mIoU.
 
@@ -373,7 +423,7 @@ def _publish(src: Path, dst: Path) -> None:
     write_sidecar(dst, digest)
 
 
-def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device: str = "cpu",
+def train_run(cube: Fused, spec: RunSpec, checkpoint: str | Path, *, device: str = "cpu",
               progress: bool = True, store: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Train the run ``spec`` on ``cube`` and save its best weights to ``checkpoint``; return ``(history, meta)``.
 
@@ -394,7 +444,7 @@ def train_run(cube: xr.Dataset, spec: RunSpec, checkpoint: str | Path, *, device
     target = Path(store) / spec.stack / checkpoint.name if store is not None else checkpoint
     train, val, mods = run_datasets(cube, spec)
     run_config = spec.as_config()
-    identity = {"config_hash": config_hash(run_config), "data_hash": cube_hash(cube), "code_hash": code_hash()}
+    identity = {"config_hash": config_hash(run_config), "data_hash": data_hash(cube), "code_hash": code_hash()}
     desc = f"{spec.stack} {spec.name}"
     for found in dict.fromkeys((checkpoint, target)):
         ckpt = reusable_checkpoint(found, identity)
@@ -430,8 +480,9 @@ def expected_meta(spec: RunSpec) -> dict[str, Any]:
 
 
 @torch.no_grad()
-def predict_tiles(model: nn.Module, dataset: TileDataset, batch_size: int = 16, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Predicted classes of every tile: ``pred``, ``mask`` ``(T, H, W)`` int64 and ``origin`` ``(T, 2)``."""
+def predict_tiles(model: nn.Module, dataset: SplitTiles, batch_size: int = 16, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Predicted classes of every tile: ``pred``, ``mask`` ``(T, H, W)`` int64, ``origin`` ``(T, 2)`` (top-left
+    row, column in its scene) and ``scene`` ``(T,)`` (:func:`eoxai.fused.tile_scene`)."""
     if getattr(model, "in_channels", dataset.in_channels) != dataset.in_channels:
         raise BandCountError(f"model takes {model.in_channels} bands; dataset has {dataset.in_channels}")
     dev = select_device(device)
@@ -443,15 +494,16 @@ def predict_tiles(model: nn.Module, dataset: TileDataset, batch_size: int = 16, 
         preds.append(model(image.to(dev)).argmax(1).cpu())
         masks.append(mask)
     return {"pred": torch.cat(preds).numpy(), "mask": torch.cat(masks).numpy(),
-            "origin": np.asarray(dataset.origins, dtype=np.int64).reshape(-1, 2)}
+            "origin": np.asarray([tile_origin(dataset, i) for i in range(len(dataset))], dtype=np.int64).reshape(-1, 2),
+            "scene": np.asarray([tile_scene(dataset, i) for i in range(len(dataset))])}
 
 
 @torch.no_grad()
-def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16, device: str = "cpu") -> pd.DataFrame:
+def influence_table(model: nn.Module, dataset: SplitTiles, batch_size: int = 16, device: str = "cpu") -> pd.DataFrame:
     """Learned influence scores of an ``unet_influence`` model per tile and occluded modality.
 
     Columns ``tile_row, tile_col, modality, sensor, score`` (score in [0, 1]; high = the network
-    does well without that modality, in Ekim & Schmitt's reading).
+    does well without that modality, in Ekim & Schmitt's reading); a collection's tiles also ``scene``.
     """
     if not getattr(model, "use_influence", False):
         raise MissingHeadError(f"{type(model).__name__} has no influence head (train arch 'unet_influence')")
@@ -463,9 +515,10 @@ def influence_table(model: nn.Module, dataset: TileDataset, batch_size: int = 16
         image, _ = _batch(dataset, idx)
         s = model.influence(image.to(dev)).cpu().numpy()  # type: ignore[operator]  # unet_influence's method
         for j, i in enumerate(idx):
-            r, c = dataset.origins[i]
+            r, c = tile_origin(dataset, i)
+            where = {"scene": tile_scene(dataset, i)} if is_collection_tiles(dataset) else {}
             for m, name in enumerate(model.modality_names):  # type: ignore[arg-type]  # a list set by build_model
-                rows.append({"tile_row": int(r), "tile_col": int(c), "modality": name,
+                rows.append({**where, "tile_row": int(r), "tile_col": int(c), "modality": name,
                              "sensor": modality_sensor(name), "score": float(s[j, m])})
     return pd.DataFrame(rows)
 

@@ -461,3 +461,64 @@ def open_collection(decl: StackDeclaration, root: str | Path, checksum: bool = T
             f"training scenes ({rule}; first scene {splits['train'][0].name!r}, label "
             f"{splits['train'][0].files['label']}); drop them from the legend or change the split")
     return SceneCollection(decl, root, splits, rule, shapes, mean, std, counts)
+
+
+#: the ``kind`` of a collection index file (:func:`write_index`)
+INDEX_KIND = "eoxai.scene_collection"
+
+
+def write_index(collection: SceneCollection, path: str | Path) -> Path:
+    """Write what notebook 01 learned of a collection (its declaration, scenes and their files, split
+    and split rule, scene shapes, training statistics) as JSON: the collection's counterpart of the
+    fused cube file, read back by :func:`read_index` without scanning or reading the scenes again.
+
+    File paths are stored relative to the data root, and the root as it was given (a relative
+    ``data_dir`` keeps the index free of machine folders).
+    """
+    import json
+
+    root = collection.root
+    doc = {
+        "kind": INDEX_KIND, "name": collection.name, "root": root.as_posix(),
+        "declaration": collection.declaration.model_dump(mode="json"),
+        "split_rule": collection.split_rule,
+        "splits": {s: [{"fields": [list(f) for f in sc.fields],
+                        "files": {k: Path(p).relative_to(root).as_posix() for k, p in sc.files.items()}}
+                       for sc in scenes] for s, scenes in collection.splits.items()},
+        "shapes": {k: list(v) for k, v in collection.shapes.items()},
+        "band_mean": [float(v) for v in collection.band_mean], "band_std": [float(v) for v in collection.band_std],
+        "class_pixels": [int(v) for v in collection.class_pixels],
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=1) + "\n")
+    return path
+
+
+def read_index(path: str | Path) -> SceneCollection:
+    """The :class:`SceneCollection` of an index written by :func:`write_index`.
+
+    Raises :class:`DatasetNotFoundError` if the file is missing (run notebook 01 first) and
+    :class:`DataFormatError` if it is not a collection index.
+    """
+    import json
+
+    from eoxai.config import validate_declaration
+    from eoxai.errors import DataFormatError
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"collection index {path} not found; run notebook 01_data_fusion first")
+    try:
+        doc = json.loads(path.read_text())
+    except ValueError as exc:
+        raise DataFormatError(f"collection index {path} is not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("kind") != INDEX_KIND:
+        raise DataFormatError(f"{path} is not a collection index (kind {INDEX_KIND!r}); rerun notebook 01_data_fusion")
+    root = Path(doc["root"])
+    decl = validate_declaration(doc["name"], doc["declaration"])
+    splits = {s: [Scene(tuple((k, v) for k, v in e["fields"]), {k: root / f for k, f in e["files"].items()})
+                  for e in entries] for s, entries in doc["splits"].items()}
+    return SceneCollection(decl, root, splits, doc["split_rule"], {k: (int(v[0]), int(v[1])) for k, v in doc["shapes"].items()},
+                           np.asarray(doc["band_mean"], dtype=np.float64), np.asarray(doc["band_std"], dtype=np.float64),
+                           np.asarray(doc["class_pixels"], dtype=np.int64))

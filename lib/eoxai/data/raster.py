@@ -46,10 +46,12 @@ def verify_against_root(root: Path, files: Sequence[Path], extra: Sequence[Path]
     sums: dict[str, str] = {}
     for path in lists:
         sums.update(read_sha256sums(path))
+    # paths relative to the root without resolving links: a dataset folder may be a link to another disk
+    top = _absolute(root)
     for path in extra:
-        prefix = path.parent.resolve().relative_to(root.resolve())
+        prefix = _absolute(path.parent).relative_to(top)
         sums.update({(prefix / rel).as_posix(): digest for rel, digest in read_sha256sums(path).items()})
-    rel = [f.resolve().relative_to(root.resolve()).as_posix() for f in files]
+    rel = [_absolute(f).relative_to(top).as_posix() for f in files]
     unlisted = [r for r in rel if r not in sums]
     if unlisted:
         raise DatasetNotFoundError(
@@ -58,6 +60,13 @@ def verify_against_root(root: Path, files: Sequence[Path], extra: Sequence[Path]
             "in the declaration), or pass checksum=False to skip verification at your own risk"
         )
     verify_files(root, {r: sums[r] for r in rel})
+
+
+def _absolute(path: Path) -> Path:
+    """``path`` made absolute and normalised (``..`` removed) without following symbolic links."""
+    import os
+
+    return Path(os.path.abspath(path))
 
 
 def open_raster(path: Path) -> xr.DataArray:

@@ -258,12 +258,17 @@ def collection_datasets(collection: SceneCollection, tile_size: int, modalities:
     return train, val, train.modality_bands()
 
 
+def default_workers() -> int:
+    """DataLoader worker processes for streamed tiles: up to 4, leaving one CPU to the model."""
+    return min(4, max(0, (os.cpu_count() or 1) - 1))
+
+
 def tile_loader(dataset: Dataset, batch_size: int, *, shuffle: bool = False, seed: int = 0,
                 workers: int | None = None) -> DataLoader:
     """A DataLoader over ``dataset`` with ``workers`` processes (default: up to 4, fewer CPUs) and a
     generator seeded with ``seed`` (the order of a shuffled epoch depends on the seed alone)."""
     if workers is None:
-        workers = min(4, max(0, (os.cpu_count() or 1) - 1))
+        workers = default_workers()
     generator = torch.Generator().manual_seed(int(seed))
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, generator=generator, num_workers=workers,
                       persistent_workers=workers > 0, pin_memory=torch.cuda.is_available())

@@ -22,6 +22,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from eoxai import plots
+from eoxai.xai.maps import tile_keys
 from eoxai.xai.spectral import violin_values
 
 
@@ -97,7 +98,7 @@ def plot_band_groups(table: pd.DataFrame, title: str = "") -> Figure:
 def plot_occlusion(tiles: pd.DataFrame, title: str = "") -> Figure:
     """Violins per modality and replacement over test tiles: bottleneck-embedding distance
     (relative) and drop in tile mIoU (``tiles`` from :func:`eoxai.xai.modality.modality_occlusion`)."""
-    per_tile = tiles.drop_duplicates(["tile_row", "tile_col", "modality", "replacement"])
+    per_tile = tiles.drop_duplicates([*tile_keys(tiles), "modality", "replacement"])
     fig, axes = plt.subplots(1, 2, figsize=(12, 4), constrained_layout=True)
     pal = plots.class_colours(per_tile["replacement"].nunique())
     for ax, col, label in ((axes[0], "embedding_l2_relative", "||e(occluded) - e(x)|| / ||e(x)||"),

@@ -82,3 +82,32 @@ def class_map(
     coords = {"sample": list(samples) if samples is not None else np.arange(v.shape[0]),
               "class": [str(class_names[i]) for i in idx], "class_index": ("class", idx)}
     return xr.DataArray(v, dims=("sample", "class", "y", "x"), coords=coords, name=name, attrs=dict(attrs or {}))
+
+
+def tile_columns(place: Sequence[Any]) -> dict[str, Any]:
+    """The table columns that identify one explained tile: ``(row, col)`` (a tile of a single-scene
+    cube) -> ``{tile_row, tile_col}``; ``(scene, row, col)`` (a tile of a collection's scene) ->
+    ``{scene, tile_row, tile_col}``. Rows and columns are the tile's top-left pixel in its scene."""
+    if len(place) == 3:
+        return {"scene": str(place[0]), "tile_row": int(place[1]), "tile_col": int(place[2])}
+    if len(place) != 2:
+        from eoxai.errors import ExplainerInputError
+
+        raise ExplainerInputError(f"a tile's place is (row, col) or (scene, row, col), got {tuple(place)!r}")
+    return {"tile_row": int(place[0]), "tile_col": int(place[1])}
+
+
+def tile_keys(table: Any) -> list[str]:
+    """The columns of ``table`` that identify a tile (:func:`tile_columns`): ``scene, tile_row,
+    tile_col`` where the table names a scene (tiles of a collection), else ``tile_row, tile_col``.
+    Group with ``dropna=False``: in a table of a cube's and a collection's tiles together, the
+    cube's rows have no scene."""
+    named = "scene" in table.columns and bool(table["scene"].notna().any())
+    return ["scene", "tile_row", "tile_col"] if named else ["tile_row", "tile_col"]
+
+
+def place_label(place: Sequence[Any]) -> str:
+    """A tile's place in words: ``row 32, col 64`` or ``scene Spain_7370579, row 32, col 64``."""
+    cols = tile_columns(place)
+    where = f"scene {cols['scene']}, " if "scene" in cols else ""
+    return f"{where}row {cols['tile_row']}, col {cols['tile_col']}"

@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from scipy import stats
 from torch import nn
-from torchmetrics.functional.classification import multiclass_confusion_matrix
 
 from eoxai.errors import ExplainerInputError, MaskShapeError
 from eoxai.models import bottleneck
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_modalities
-from eoxai.xai.maps import band_groups
+from eoxai.xai.maps import band_groups, tile_columns, tile_keys
 
 REPLACEMENTS = ("zeros", "mean", "uniform", "normal")
 __all__ = ["REPLACEMENTS", "band_groups", "influence_agreement", "modality_occlusion", "occlusion_influence",
@@ -89,7 +89,10 @@ IGNORE_LABEL = -1
 
 def confusion(pred: torch.Tensor, target: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``(K, K)`` confusion matrix (rows: true class) of ``pred``/``target`` ``(..., H, W)``,
-    :data:`IGNORE_LABEL` ignored (torchmetrics)."""
+    :data:`IGNORE_LABEL` ignored (torchmetrics, imported here: it takes seconds to import and
+    most users of this module never call it)."""
+    from torchmetrics.functional.classification import multiclass_confusion_matrix
+
     return multiclass_confusion_matrix(pred.flatten(), target.flatten(), n_classes, ignore_index=IGNORE_LABEL,
                                        validate_args=False)
 
@@ -124,7 +127,7 @@ def modality_occlusion(
     replacements: Sequence[str] = REPLACEMENTS,
     band_mean: np.ndarray | None = None,
     band_std: np.ndarray | None = None,
-    origins: Sequence[tuple[int, int]] | None = None,
+    origins: Sequence[Sequence[Any]] | None = None,
     batch_size: int = 16,
     seed: int = 0,
     memory_mb: float | None = None,
@@ -182,7 +185,7 @@ def modality_occlusion(
                          if present.any() else np.nan)
                 for c, cname in enumerate(class_names):
                     tile_rows.append({
-                        "tile_row": origins[i][0], "tile_col": origins[i][1], "modality": name, "replacement": how,
+                        **tile_columns(origins[i]), "modality": name, "replacement": how,
                         "class": cname, "iou_clean": clean_iou_tile[i, c], "iou_occluded": tile_iou[c],
                         "iou_drop": clean_iou_tile[i, c] - tile_iou[c],
                         "miou_clean": m_clean, "miou_occluded": m_occ, "miou_drop": m_clean - m_occ,
@@ -201,7 +204,7 @@ def occlusion_influence(tiles: pd.DataFrame, replacement_name: str = "mean",
     sub = tiles[tiles["replacement"] == replacement_name]
     if sub.empty:
         raise ExplainerInputError(f"no rows with replacement {replacement_name!r}; have {sorted(tiles['replacement'].unique())}")
-    return (sub.groupby(["tile_row", "tile_col", "modality"], as_index=False)[measure].first()
+    return (sub.groupby([*tile_keys(sub), "modality"], as_index=False, dropna=False)[measure].first()
             .rename(columns={measure: "influence"}))
 
 
@@ -223,9 +226,10 @@ def influence_agreement(
     pairs), Spearman's rho and Kendall's tau (pooled over pairs) with p-values, and the share of
     tiles where both name the same most influential modality.
     """
-    head = head_scores[["tile_row", "tile_col", "modality", "score"]].copy()
+    keys = tile_keys(occlusion)
+    head = head_scores[[*keys, "modality", "score"]].copy()
     head["head_influence"] = 1.0 - head["score"] if higher_score_means_less_influence else head["score"]
-    merged = occlusion.merge(head, on=["tile_row", "tile_col", "modality"], how="inner")
+    merged = occlusion.merge(head, on=[*keys, "modality"], how="inner")
     unknown = sorted(set(head_scores["modality"]) - set(occlusion["modality"]))
     if unknown:
         check_modalities(unknown, sorted(set(occlusion["modality"])))
@@ -237,7 +241,7 @@ def influence_agreement(
                    kendall=float(tau.statistic), kendall_p=float(tau.pvalue))
     else:
         out.update(spearman=np.nan, spearman_p=np.nan, kendall=np.nan, kendall_p=np.nan)
-    tops = merged.groupby(["tile_row", "tile_col"]).apply(
+    tops = merged.groupby(keys, dropna=False).apply(
         lambda g: g.loc[g["influence"].idxmax(), "modality"] == g.loc[g["head_influence"].idxmax(), "modality"],
         include_groups=False)
     out["top_modality_agreement"] = float(tops.mean()) if len(tops) else np.nan

@@ -42,6 +42,7 @@ from torch import nn
 from eoxai.errors import ExplainerInputError
 from eoxai.xai import registry
 from eoxai.xai.budget import batch_size as budget_batch_size
+from eoxai.xai.maps import tile_columns
 from eoxai.xai.registry import Settings
 from eoxai.xai.shap_seg import box_blur
 from eoxai.xai.targets import ScalarOutput, predicted_regions, region_mean
@@ -312,7 +313,7 @@ def evaluate_explanations(
     *,
     band_names: Sequence[str],
     class_names: Sequence[str],
-    origins: Sequence[tuple[int, int]] | None = None,
+    origins: Sequence[Sequence[Any]] | None = None,
     methods: Sequence[str] = METHODS,
     settings: Mapping[str, Settings] | None = None,
     steps: int = 16,
@@ -360,7 +361,7 @@ def evaluate_explanations(
             regions = predicted_regions(model(x))[0]
         area = regions.flatten(1).sum(1)
         target = int(area.argmax())
-        key = {"tile_row": origins[i][0], "tile_col": origins[i][1], "class": class_names[target]}
+        key = {**tile_columns(origins[i]), "class": class_names[target]}
         forward = ScalarOutput(model, region_mean(regions, kind))
         rows = budget_batch_size(model, x.shape[1:], first.memory_mb, cap=first.batch_size or 32, dtype=x.dtype)
         spatial, bands, mods = {}, {}, {}

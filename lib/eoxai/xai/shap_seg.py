@@ -28,6 +28,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,6 +42,7 @@ from tqdm.std import tqdm  # text, not a widget: an executed notebook keeps the 
 from eoxai.errors import ExplainerInputError, MaxEvalsError
 from eoxai.xai.budget import batch_size as budget_batch_size
 from eoxai.xai.checks import check_eval_mode, check_inputs, check_mask, check_targets
+from eoxai.xai.maps import tile_columns
 from eoxai.xai.targets import predicted_regions, region_mean
 
 
@@ -436,13 +438,13 @@ def band_group_shap(
     )
 
 
-def partition_table(result: xr.Dataset, origins: Sequence[tuple[int, int]]) -> pd.DataFrame:
+def partition_table(result: xr.Dataset, origins: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """One row per explained (sample, class) of :func:`explain_partition`'s ``result``: tile origin,
     ``region_pixels``, ``score``, ``base_value``, ``shap_sum`` (equals ``score - base_value``),
     ``positive_share_in_region`` (share of the positive SHAP mass that lies inside the class's own
     region) and ``evaluations``."""
     rows = []
-    for i, (r, c) in enumerate(origins):
+    for i, place in enumerate(origins):
         for cls in result["class"].values:
             sel = {"sample": i, "class": cls}
             v = result["shap"].sel(sel).values
@@ -450,7 +452,7 @@ def partition_table(result: xr.Dataset, origins: Sequence[tuple[int, int]]) -> p
                 continue
             region = result["region"].sel(sel).values
             pos = np.clip(v, 0, None)
-            rows.append({"tile_row": int(r), "tile_col": int(c), "class": str(cls), "region_pixels": int(region.sum()),
+            rows.append({**tile_columns(place), "class": str(cls), "region_pixels": int(region.sum()),
                          "score": float(result["score"].sel(sel)), "base_value": float(result["base_value"].sel(sel)),
                          "shap_sum": float(v.sum()),
                          "positive_share_in_region": float(pos[region].sum() / pos.sum()) if pos.sum() > 0 else np.nan,
@@ -458,15 +460,15 @@ def partition_table(result: xr.Dataset, origins: Sequence[tuple[int, int]]) -> p
     return pd.DataFrame(rows)
 
 
-def band_group_table(result: xr.Dataset, origins: Sequence[tuple[int, int]]) -> pd.DataFrame:
+def band_group_table(result: xr.Dataset, origins: Sequence[Sequence[Any]]) -> pd.DataFrame:
     """:func:`band_group_shap`'s ``result`` as one row per tile x class x modality, for the classes
     with a non-empty region: ``shap, leave_one_out, keep_one, score, base_value, region_pixels``."""
     df = result[["shap", "leave_one_out", "keep_one"]].to_dataframe().reset_index()
     per = result[["score", "base_value", "region_pixels"]].to_dataframe().reset_index()
     df = df.merge(per, on=["sample", "class"]).rename(columns={"group": "modality"})
     df = df[df["region_pixels"] > 0].copy()
-    df.insert(0, "tile_row", [int(origins[i][0]) for i in df["sample"]])
-    df.insert(1, "tile_col", [int(origins[i][1]) for i in df["sample"]])
+    where = pd.DataFrame([tile_columns(origins[i]) for i in df["sample"]], index=df.index)
+    df = pd.concat([where, df], axis=1)
     df["class"] = df["class"].astype(str)
     df["modality"] = df["modality"].astype(str)
     return df.drop(columns="sample").reset_index(drop=True)
