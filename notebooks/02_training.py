@@ -70,7 +70,7 @@ import pandas as pd
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path
 from eoxai.accuracy import plot_training_curves
-from eoxai.fusion import read_cube
+from eoxai.fused import open_fused
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs, train_run
@@ -80,12 +80,13 @@ _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=res
 
 # %% [markdown]
 # ## Runs
-# Tile sizes come from notebook 01's summary table; input sets from each cube's `sensor`
-# coordinate. One row per training run of this notebook:
+# Tile sizes come from notebook 01's summary table; input sets from each stack's band sensors. A
+# stack is a fused cube (one scene, in memory) or a collection of scenes split by scene and
+# streamed from disk (the paper profile's datasets); both train the same way. One row per training run of this notebook:
 
 # %%
 tile_sizes = pd.read_csv(R / "tables" / "fusion_summary.csv").set_index("stack")["tile_size"].to_dict()
-cubes = {stack: read_cube(str(R / "interim" / f"{stack}.nc")) for stack in runs}
+cubes = {stack: open_fused(R, stack) for stack in runs}  # a fused cube, or a collection of scenes
 for stack, cube in cubes.items():
     print(f"{stack}: input sets {input_sets(cube)}")
 specs = run_specs(runs, seeds, tile_sizes, train)

@@ -61,16 +61,15 @@ from eoxai.accuracy import (
     confusion_long,
     evaluate_runs,
     influence_summary,
-    mosaic,
     convergence,
     pixel_baseline,
     plot_ablation,
     plot_confusion,
     plot_influence,
-    plot_predictions,
+    plot_test_predictions,
     run_label,
 )
-from eoxai.fusion import read_cube
+from eoxai.fused import open_fused
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.train import input_sets, run_specs
@@ -79,7 +78,7 @@ _, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=res
 T, F = R / "tables", R / "figures"
 
 tile_sizes = pd.read_csv(T / "fusion_summary.csv").set_index("stack")["tile_size"].to_dict()
-cubes = {stack: read_cube(str(R / "interim" / f"{stack}.nc")) for stack in runs}
+cubes = {stack: open_fused(R, stack) for stack in runs}  # a fused cube, or a collection of scenes
 specs = run_specs(runs, seeds, tile_sizes, train)
 ev = evaluate_runs(cubes, specs, R, device=device)
 tests = comparisons(ev.runs, ev.tiles, level=level)
@@ -237,17 +236,16 @@ pc.round(3)
 # %% [markdown]
 # ## Predictions beside the labels
 # Test tiles of each stack: the reference label and the predictions of every model trained with
-# the first seed. Grey: not a test pixel (or no data).
+# the first seed. Grey: not a test pixel (or no data). A single scene shows its test blocks in
+# place; a collection of scenes shows a few seeded test tiles, each from another test scene.
 
 # %%
 ref_seed = seeds[0]
 for stack, cube in cubes.items():
-    maps = {}
-    for (s, arch, inputs, sd), out in ev.predictions.items():
-        if s == stack and sd == ref_seed:
-            pred = np.where(out["mask"] >= 0, out["pred"], -1)
-            maps[run_label(arch, inputs)] = mosaic(cube["label"].shape, out["origin"], pred)
-    fig = plot_predictions(cube, maps, ev.class_names[stack], title=f"{stack}: test tiles, seed {ref_seed}")
+    outputs = {run_label(arch, inputs): out for (s, arch, inputs, sd), out in ev.predictions.items()
+               if s == stack and sd == ref_seed}
+    fig = plot_test_predictions(cube, outputs, ev.class_names[stack], tile_sizes[stack],
+                                title=f"{stack}: test tiles, seed {ref_seed}", seed=seed)
     path = plots.savefig(fig, F / f"evaluation_{stack}_predictions.png")
     show(path)
 

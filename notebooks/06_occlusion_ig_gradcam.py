@@ -64,9 +64,11 @@ from eoxai import plots
 from eoxai.reference import load_reference
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
-from eoxai.stacks import cube_declaration, explained_target
+from eoxai.fused import declaration
+from eoxai.stacks import explained_target
 from eoxai.xai import attribution, registry
 from eoxai.xai.explanation_figures import plot_method_maps
+from eoxai.xai.maps import place_label
 from eoxai.xai.spectral import baseline_values
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
@@ -81,8 +83,8 @@ for stack in stacks:
     ref = load_reference(R, stack, reference_seed, split, sample=n_instances, sample_seed=seed, device=dev)
     model, x, y, origins = ref.model, ref.images, ref.masks.numpy(), ref.origins
     bands, mods, classes = ref.bands, ref.modalities, ref.class_names
-    target = classes.index(explained_target(ref.cube, targets, masks=y))  # warns if absent from y
-    rgb = cube_declaration(ref.cube).rgb
+    target = classes.index(explained_target(ref.fused, targets, masks=y))  # warns if absent from y
+    rgb = declaration(ref.fused).rgb
     base = tuple(baseline_values(*ref.band_statistics(), baseline).tolist())
     labels = {"bands": bands, "class_names": classes, "modalities": mods}
     explainers = {  # the registry's methods, as the scorecard (08b) builds them
@@ -107,10 +109,11 @@ for stack in stacks:
     maps["Integrated Gradients"].attrs["units"] = "sum over bands (1)"
     maps["Occlusion"].attrs["units"] = "sum over bands (1)"
     evals = {"Grad-CAM": 1, "Integrated Gradients": ig_steps, "Occlusion": occ.attrs["evaluations_per_sample"]}
-    for i, (r, c) in enumerate(origins):
+    for i, (place, (r, c)) in enumerate(zip(ref.places, origins, strict=True)):
         gap = float(ig["output"][i] - ig["output_baseline"][i])
         inst_rows.append({
-            "stack": stack, "sample": i, "row": r, "col": c, "target": classes[target],
+            "stack": stack, "sample": i, **({"scene": place[0]} if len(place) == 3 else {}), "row": r, "col": c,
+            "target": classes[target],
             "f_input": float(ig["output"][i]), "f_baseline": float(ig["output_baseline"][i]),
             "ig_sum": float(ig.isel(sample=i).sum()), "ig_delta": float(ig["delta"][i]),
             "ig_delta_relative": abs(float(ig["delta"][i])) / abs(gap) if gap else np.nan,
@@ -122,7 +125,7 @@ for stack in stacks:
         band_parts.append(attribution.band_totals(a).assign(stack=stack, method=name))
     composite = x[:, [bands.index(b) for b in rgb]].cpu().numpy()
     fig = plot_method_maps(
-        composite, y, maps, classes, row_titles=[f"tile at row {r}, col {c}" for r, c in origins],
+        composite, y, maps, classes, row_titles=[f"tile at {place_label(p)}" for p in ref.places],
         composite_title=f"RGB = {', '.join(rgb)}\n(2-98 % stretch)",
         title=f"{stack}: evidence for '{classes[target]}' by three methods ({split} split, seed {seed})")
     plots.savefig(fig, R / "figures" / f"occlusion_ig_gradcam_{stack}.png")

@@ -46,6 +46,7 @@ explainer_memory_mb = None  # MB an explainer's batches may use (None: the devic
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
 split = "test"  # the held-out tiles explained (README: which split each notebook reads)
+max_tiles = None  # a collection's test tiles to choose from (seeded, spread over scenes); None: all
 n_instances = 3
 top_k = 2
 grid = 8
@@ -60,12 +61,13 @@ from scipy import stats
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles, pick_tiles
-from eoxai.fusion import read_cube
+from eoxai.fused import open_fused
 from eoxai.reference import reference_checkpoint
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai import registry
 from eoxai.xai.explanation_figures import plot_band_groups, plot_shap_maps
+from eoxai.xai.maps import tile_keys
 from eoxai.xai.shap_seg import band_group_table, partition_table
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
@@ -83,8 +85,9 @@ models, metas, tiles, chosen, partition = {}, {}, {}, {}, {}
 for stack in stacks:
     models[stack], metas[stack] = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
     models[stack].to(dev)
-    tiles[stack] = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), split, metas[stack]["tile_size"])
+    tiles[stack] = load_tiles(open_fused(R, stack), split, metas[stack]["tile_size"], max_tiles=max_tiles, seed=seed)
     chosen[stack] = tiles[stack].subset(pick_tiles(tiles[stack].masks, n_instances, seed))
+    print(f"{stack}: explaining {chosen[stack].scene_summary()}, chosen among {tiles[stack].scene_summary()} of the {split} split")
     block = max(1, metas[stack]["tile_size"] // grid)
     # the registry's partition SHAP (as the scorecard, 08b), here of the seed's logit target
     explainer = registry.get("shap")(models[stack], grid=grid, blur=blur, max_evals=max_evals, batch_size=batch_size,
@@ -96,7 +99,7 @@ for stack in stacks:
                                f"bands, max_evals {max_evals}")
     show(plots.savefig(fig, R / "figures" / f"shap_{stack}_partition.png"))
 
-part_table = pd.concat([partition_table(partition[s], chosen[s].origins).assign(
+part_table = pd.concat([partition_table(partition[s], chosen[s].places).assign(
     block_px=max(1, metas[s]["tile_size"] // grid), max_evals=max_evals) for s in stacks], keys=stacks,
     names=["stack", None]).reset_index(level=0)
 write_table(part_table, R / "tables" / "shap_partition.csv")
@@ -122,7 +125,7 @@ for rec in part_table.groupby(["stack", "class"], as_index=False)["positive_shar
 exact = {s: registry.get("modality_shap")(models[s], kind="logit", batch_size=batch_size, memory_mb=explainer_memory_mb,
                                          class_names=tiles[s].class_names, modalities=metas[s]["modalities"])
          .dataset(tiles[s].images.to(dev)) for s in stacks}
-groups_table = pd.concat([band_group_table(exact[s], tiles[s].origins) for s in stacks], keys=stacks,
+groups_table = pd.concat([band_group_table(exact[s], tiles[s].places) for s in stacks], keys=stacks,
                          names=["stack", None]).reset_index(level=0)
 write_table(groups_table, R / "tables" / "shap_band_groups.csv")
 for stack in stacks:
@@ -139,7 +142,7 @@ summary = (groups_table.groupby(["stack", "class", "modality"], as_index=False)
 write_table(summary, R / "tables" / "shap_band_groups_summary.csv")
 for stack in stacks:
     s = groups_table[groups_table["stack"] == stack]
-    eff = (s.groupby(["tile_row", "tile_col", "class"]).agg(total=("shap", "sum"), score=("score", "first"),
+    eff = (s.groupby([*tile_keys(s), "class"]).agg(total=("shap", "sum"), score=("score", "first"),
                                                             base=("base_value", "first")))
     err = float((eff["total"] - (eff["score"] - eff["base"])).abs().max())
     rho = stats.spearmanr(s["shap"], s["leave_one_out"]).statistic

@@ -39,6 +39,7 @@ explainer_memory_mb = None  # MB an explainer's batches may use (None: the devic
 stacks = ["sen1floods11", "eolearn"]
 reference_seed = 0
 split = "test"  # the held-out tiles occluded (README: which split each notebook reads)
+max_tiles = None  # a collection's test tiles to choose from (seeded, spread over scenes); None: all
 replacements = ["zeros", "mean", "uniform", "normal"]
 influence_replacement = "mean"
 influence_measure = "miou_drop"
@@ -51,11 +52,12 @@ import pandas as pd
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles
-from eoxai.fusion import read_cube
+from eoxai.fused import band_statistics, open_fused
 from eoxai.reference import reference_checkpoint
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_influence, plot_occlusion
+from eoxai.xai.maps import tile_keys
 from eoxai.xai.modality import band_groups, influence_agreement, modality_occlusion, occlusion_influence
 
 dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=results_dir,
@@ -70,12 +72,14 @@ dev, R = start_notebook(seed=seed, threads=threads, device=device, results_dir=r
 split_tables, tile_tables = [], []
 for stack in stacks:
     model, meta = load_checkpoint(reference_checkpoint(R, stack, reference_seed))
-    cube = read_cube(R / "interim" / f"{stack}.nc")
-    tiles = load_tiles(cube, split, meta["tile_size"])
+    fused = open_fused(R, stack)
+    tiles = load_tiles(fused, split, meta["tile_size"], max_tiles=max_tiles, seed=seed)
+    band_mean, band_std = band_statistics(fused, tiles.bands)
+    print(f"{stack}: occluding modalities on {tiles.scene_summary()} of the {split} split")
     split_t, tile_t = modality_occlusion(
         model.to(dev), tiles.images.to(dev), tiles.masks.to(dev), band_groups(meta["modalities"]),
-        class_names=tiles.class_names, replacements=replacements, band_mean=cube["band_mean"].values,
-        band_std=cube["band_std"].values, origins=tiles.origins, batch_size=batch_size, seed=seed,
+        class_names=tiles.class_names, replacements=replacements, band_mean=band_mean,
+        band_std=band_std, origins=tiles.places, batch_size=batch_size, seed=seed,
         memory_mb=explainer_memory_mb)
     split_tables.append(split_t.assign(stack=stack, tiles=len(tiles)))
     tile_tables.append(tile_t.assign(stack=stack))
@@ -98,7 +102,7 @@ iou.pivot_table(index=["stack", "class"], columns=["modality", "replacement"], v
 # %%
 ranking = (iou.groupby(["stack", "modality", "replacement"], as_index=False)
            .agg(miou_drop=("iou_drop", "mean")))
-emb = (per_tile.drop_duplicates(["stack", "tile_row", "tile_col", "modality", "replacement"])
+emb = (per_tile.drop_duplicates(["stack", *tile_keys(per_tile), "modality", "replacement"])
        .groupby(["stack", "modality", "replacement"], as_index=False)
        .agg(embedding_l2_relative=("embedding_l2_relative", "mean")))
 ranking = ranking.merge(emb, on=["stack", "modality", "replacement"])

@@ -61,6 +61,7 @@ reference_seed = 0
 split = "test"  # the held-out tiles explained (README: which split each notebook reads)
 training_seeds = [0, 1, 2]
 known_answer = True  # notebook 11 ran in this profile: its grades (synthetic labels) join the scorecard
+max_tiles = None  # a collection's test tiles to choose from (seeded, spread over scenes); None: all
 n_instances = 2
 methods = ["gradcam", "ig", "occlusion", "shap", "random"]
 gradcam_layer = "decoder.blocks.2"
@@ -81,13 +82,14 @@ from IPython.display import Markdown, display
 from eoxai import plots
 from eoxai.checkpoint import load_checkpoint
 from eoxai.explain_tiles import load_tiles, pick_tiles
-from eoxai.fusion import read_cube
+from eoxai.fused import open_fused
 from eoxai.reference import reference_checkpoint
 from eoxai.report import collect_facts, facts_table, narrate
 from eoxai.notebook import show, write_table
 from eoxai.session import start_notebook
 from eoxai.xai.explanation_figures import plot_agreement, plot_curves, plot_scorecard
 from eoxai.xai.known_answer import scorecard_columns
+from eoxai.xai.maps import tile_keys
 from eoxai.xai.modality import band_groups
 from eoxai.xai.scoring import evaluate_explanations, method_settings, scorecard
 
@@ -112,10 +114,11 @@ for stack in stacks:
     for s in seeds:
         models[s], meta = load_checkpoint(reference_checkpoint(R, stack, s))
         models[s].to(dev)
-    tiles = load_tiles(read_cube(R / "interim" / f"{stack}.nc"), split, meta["tile_size"])
+    tiles = load_tiles(open_fused(R, stack), split, meta["tile_size"], max_tiles=max_tiles, seed=seed)
     chosen = tiles.subset(pick_tiles(tiles.masks, n_instances, seed))
+    print(f"{stack}: scoring {chosen.scene_summary()}, chosen among {tiles.scene_summary()} of the {split} split")
     result = evaluate_explanations(models, reference_seed, chosen.images.to(dev), band_groups(meta["modalities"]),
-                                   band_names=tiles.bands, class_names=tiles.class_names, origins=chosen.origins,
+                                   band_names=tiles.bands, class_names=tiles.class_names, origins=chosen.places,
                                    methods=methods, settings=settings, steps=curve_steps, blur=shap_blur,
                                    seed=seed)
     for name, df in result.items():
@@ -200,8 +203,9 @@ names = ["modality_occlusion_tiles", "shap_band_groups", "xai_faithfulness", "xa
 saved = {n: pd.read_csv(R / "tables" / f"{n}.csv") for n in names}
 all_facts = []
 for stack in stacks:
-    inst = saved["xai_faithfulness"][saved["xai_faithfulness"]["stack"] == stack][["tile_row", "tile_col"]]
-    tile = tuple(inst.drop_duplicates().iloc[report_instance])
+    faith = saved["xai_faithfulness"][saved["xai_faithfulness"]["stack"] == stack]
+    inst = faith[tile_keys(faith)]  # (row, col), or (scene, row, col) in a collection
+    tile = tuple(inst.drop_duplicates().to_dict("records")[report_instance].values())
     facts = collect_facts(saved, stack, tile)
     text, unsupported = narrate(facts)
     assert not unsupported, f"numbers without a source in the report: {unsupported}"

@@ -305,3 +305,98 @@ def test_dry_run_with_a_miniature_collection_schedules_every_notebook_and_reads_
     fusion = out.stdout.split("rule fusion:", 1)[1].split("output:", 1)[0]
     scene_files = {p.name for p in (minis / "sen1floods11").rglob("*") if p.suffix in (".tif", ".csv")}
     assert scene_files and all(name in fusion for name in scene_files)
+
+
+def test_paper_profile_dry_run_schedules_every_notebook_on_the_full_collections(minis, tmp_path):
+    """The paper profile itself, with the miniature of each dataset in place of the full download:
+    every notebook is scheduled, every collection is fused into an index that 02-08b read, and the
+    fusion rule reads every scene file of every collection (issue 18's done-when)."""
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for entry in (ROOT / "data").iterdir():
+        (data / entry.name).symlink_to(entry)
+    folders = {name: miniature_declaration(name).folder for name in TWO_CLASSES}
+    for folder in folders.values():
+        (data / folder).symlink_to(minis / folder)
+    (data / "eurosat_ms").mkdir()  # notebook 10's full EuroSAT-MS: its split lists are its rule inputs
+    for split in ("train", "val", "test"):
+        (data / "eurosat_ms" / f"eurosat-{split}.txt").write_text("")
+    paper = load_profile("paper", ROOT / "config")
+    stacks = {name: {k: v for k, v in decl.items() if k != "_file"} for name, decl in paper["stacks"].items()}
+    chip = open_collection(miniature_declaration("sen1floods11"), minis).splits["train"][0].name
+    stacks["sen1floods11_chip"]["chip"] = chip  # notebook 11's single scene: one of the miniature's chips
+    profile = tmp_path / "paper_miniature.yaml"
+    profile.write_text(yaml.safe_dump({"extends": str(ROOT / "config" / "paper.yaml"), "profile": "paper_miniature",
+                                       "data_dir": str(data), "results_dir": str(tmp_path / "results"),
+                                       "stacks": stacks}))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--cores", "1", "--configfile", str(profile)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:] + out.stdout[-3000:]
+    for nb in paper["notebooks"]:
+        assert f"/notebooks/{nb}" in out.stdout, f"no job runs {nb}"
+    for seed in paper["notebooks"]["02_training"]["seeds"]:
+        assert f"02_training_seed{seed}.ipynb" in out.stdout
+    collections = [n for n, d in stacks.items() if validate_declaration(n, d).is_collection]
+    assert sorted(collections) == sorted(TWO_CLASSES)
+    fusion = out.stdout.split("rule fusion:", 1)[1].split("\nrule ", 1)[0]
+    for name in collections:
+        assert f"interim/{name}.collection.json" in fusion
+        scene_files = {p.name for p in (minis / folders[name]).rglob("*.tif")}
+        assert scene_files and all(f in fusion for f in scene_files), name
+    scorecard = out.stdout.split("rule score_explanations:", 1)[1].split("\nrule ", 1)[0]
+    assert all(f"interim/{name}.collection.json" in scorecard for name in collections)
+    assert "interim/sen1floods11_chip.nc" in out.stdout.split("rule known_answer:", 1)[1].split("\nrule ", 1)[0]
+
+
+@pytest.mark.pipeline
+@pytest.mark.slow
+def test_the_paper_code_path_runs_end_to_end_on_a_miniature_collection(minis, tmp_path):
+    """Smoke size of the paper code path: the workflow on a profile whose Sen1Floods11 stack is the
+    miniature collection (official split files, streamed through a memory-mapped scene cache: a
+    memory budget of 0 MB) beside the shipped single-scene eo-learn cube; notebooks 01-08b and 11
+    with the smoke profile's parameters. Every job runs; 01 writes the collection's index, 03
+    scores the test scenes' tiles, and the XAI notebooks explain tiles of test scenes."""
+    import json
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for entry in (ROOT / "data").iterdir():
+        (data / entry.name).symlink_to(entry)
+    (data / "sen1floods11").symlink_to(minis / "sen1floods11")
+    smoke = load_profile("smoke", ROOT / "config")
+    stack = {k: v for k, v in load_profile("paper", ROOT / "config")["stacks"]["sen1floods11"].items() if k != "_file"}
+    stack.update(chip=None, tiling={**stack["tiling"], "tile_size": 64},
+                 collection={**stack["collection"], "memory_mb": 0, "cache_dir": str(tmp_path / "scenes")})
+    notebooks = {k: v for k, v in smoke["notebooks"].items() if k not in ("09_patch_size_hyperopt", "10_scene_shap")}
+    for nb in ("04_interclass_gradcam", "06_occlusion_ig_gradcam"):
+        notebooks[nb] = {**notebooks[nb], "stacks": ["sen1floods11"]}
+    results = tmp_path / "results"
+    profile = tmp_path / "collection_smoke.yaml"
+    profile.write_text(yaml.safe_dump({
+        "profile": "collection_smoke", "data_dir": str(data), "results_dir": str(results),
+        "stacks": {"sen1floods11": stack, "eolearn": {"declaration": str(ROOT / "config/stacks/eolearn.yaml")}},
+        "notebooks": notebooks}))
+    out = subprocess.run([sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(profile)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, (out.stdout + out.stderr)[-6000:]
+    index = json.loads((results / "interim" / "sen1floods11.collection.json").read_text())
+    scenes = {s: {e["fields"][0][1] for e in v} for s, v in index["splits"].items()}
+    assert index["split_rule"].startswith("official split files") and all(scenes.values())
+    assert (results / "interim" / "eolearn.nc").is_file()  # the single scene is still a cube
+    summary = pd.read_csv(results / "tables" / "fusion_summary.csv").set_index("stack")
+    assert summary.loc["sen1floods11", "scenes_test"] == len(scenes["test"])
+    tiles = pd.read_csv(results / "tables" / "evaluation_tiles.csv")
+    s1f = tiles[tiles["stack"] == "sen1floods11"]
+    assert len(s1f) and set(s1f["scene"]) <= scenes["test"]  # 03 scores tiles of the test scenes only
+    assert list((tmp_path / "scenes").rglob("*.image.npy"))  # streamed through the scene cache
+    for nb in ("07_shap_segmentation", "08b_explanation_scorecard"):
+        text = (results / "notebooks" / f"{nb}.ipynb").read_text()
+        assert "sen1floods11: " in text and "tiles from" in text
+    assert (results / "manifest.json").is_file()

@@ -29,7 +29,8 @@ def test_shipped_profiles_load_and_run_every_notebook(repo_root, name):
     assert cfg["profile"] == name
     notebooks = {p.stem for p in (repo_root / "notebooks").glob("[0-9][0-9]*_*.ipynb")}
     assert set(cfg["notebooks"]) == notebooks
-    assert set(stack_declarations(cfg)) == {"sen1floods11", "eolearn"}
+    paper = {"whu_opt_sar", "mapinwild", "dfc2020", "sen1floods11_chip"} if name == "paper" else set()
+    assert set(stack_declarations(cfg)) == {"sen1floods11", "eolearn"} | paper
     assert cfg["explainer_memory_mb"] is None
 
 
@@ -174,3 +175,21 @@ def test_profile_check_cli_names_the_key_and_exits_2(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert out.stdout.startswith("quick: ok")
     assert "notebooks.02_training.train.patience = -1" in out.stderr and "allowed range [0, inf)" in out.stderr
+
+
+def test_a_known_answer_stack_without_rules_is_named(tmp_path, repo_root):
+    """Notebook 11 grades a stack only on the rules declared for it: a stack without any fails early."""
+    p = write_profile(tmp_path, repo_root, {
+        "profile": "x",
+        "stacks": {**shipped(repo_root), "mine": shipped(repo_root)["eolearn"]},
+        "notebooks": {"01_data_fusion": {"stacks": ["mine", "eolearn"]},
+                      "11_known_answer_benchmark": {"stacks": ["mine", "eolearn"]}}})
+    with pytest.raises(ConfigError, match=r"names 'mine', which has no synthetic rules"):
+        load_profile(p, repo_root / "config")
+
+
+def test_a_rule_may_set_its_own_training(repo_root):
+    cfg = load_profile("quick", repo_root / "config")
+    rules = cfg["notebooks"]["11_known_answer_benchmark"]["rules"]["sen1floods11"]
+    assert {r["name"]: (r.get("train") or {}).get("epochs") for r in rules} == {
+        "band_sar_nd": 20, "modality_s1": 20, "spatial_near_bright_vh": None}

@@ -52,7 +52,9 @@ def section(notebook):
 
 
 def cube(stack):
-    return layout.cube_path(R, stack).as_posix()
+    """What notebook 01 writes for ``stack``: its fused cube, or its index if it is a collection of scenes."""
+    decl = STACKS.get(stack)
+    return layout.fused_path(R, stack, collection=bool(decl is not None and decl.is_collection)).as_posix()
 
 
 def cubes(stacks):
@@ -102,7 +104,10 @@ TRAIN_RUNS = dict(TRAINING.get("runs", {}))
 # stack (eoxai.reference). Rule `train` makes it; XAI rules take it as input.
 REFERENCE_SEED = TRAIN_SEEDS[0]
 FUSED_STACKS = list(section("01_data_fusion").get("stacks", []))
-REFERENCE_MODELS = {s: reference_checkpoint(R, s, REFERENCE_SEED).as_posix() for s in FUSED_STACKS}
+# the fused stacks 02 trains on are the ones 03-08b evaluate and explain; a fused stack that 02 does
+# not train is there for notebook 11 only (its synthetic-label models are its own)
+EXPLAINED_STACKS = [s for s in FUSED_STACKS if s in TRAIN_RUNS] if TRAIN_RUNS else FUSED_STACKS
+REFERENCE_MODELS = {s: reference_checkpoint(R, s, REFERENCE_SEED).as_posix() for s in EXPLAINED_STACKS}
 
 
 def training_checkpoints(seeds):

@@ -7,7 +7,7 @@
 # seeds' models (stability across seeds) and reads the tables of 07 and 08 for its report, and
 # notebook 11's known-answer grades (where the profile runs 11) for the scorecard's correctness columns.
 
-XAI_STACKS = FUSED_STACKS
+XAI_STACKS = EXPLAINED_STACKS
 KNOWN_ANSWER = scheduled("11_known_answer_benchmark")  # 08b joins notebook 11's grades where the profile runs it
 XAI_SETS = {"stacks": XAI_STACKS, "reference_seed": REFERENCE_SEED, "training_seeds": TRAIN_SEEDS}
 
@@ -45,6 +45,8 @@ rule modality_influence:
         job_log("08_modality_influence"),
     benchmark:
         job_benchmark("08_modality_influence")
+    # on the longest chain (see rule train)
+    priority: 8
     threads: 1
     shell:
         notebook_cmd(**XAI_SETS)
