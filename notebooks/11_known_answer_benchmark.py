@@ -69,8 +69,8 @@ stacks = ["sen1floods11", "eolearn"]
 split = "test"  # the held-out tiles that score the synthetic models and are explained
 rules = {
     "sen1floods11": [
-        {"name": "band_sar_nd", "kind": "band", "bands": ["s1.VV", "s1.VH"], "smooth": 2.0},
-        {"name": "modality_s1", "kind": "modality", "modality": "s1", "smooth": 2.0},
+        {"name": "band_sar_nd", "kind": "band", "bands": ["s1.VV", "s1.VH"], "smooth": 2.0, "train": {"epochs": 20}},
+        {"name": "modality_s1", "kind": "modality", "modality": "s1", "smooth": 2.0, "train": {"epochs": 20}},
         {"name": "spatial_near_bright_vh", "kind": "spatial", "bands": ["s1.VH"], "quantile": 0.9, "radius": 3,
          "smooth": 1.0},
     ],
@@ -137,11 +137,12 @@ settings = ExplainerSettings(gradcam_layers=gradcam_layers, spectral_layer=spect
 # Thresholds come from the training pixels only; grey pixels lack data in a rule band.
 
 # %%
-cubes, labels = {}, {}
+cubes, labels, rule_train = {}, {}, {}
 for stack in stacks:
     cubes[stack] = read_cube(R / "interim" / f"{stack}.nc")
     for entry in rules[stack]:
-        rule = SyntheticRule.from_mapping(entry)
+        rule = SyntheticRule.from_mapping({k: v for k, v in entry.items() if k != "train"})
+        rule_train[stack, rule.name] = entry.get("train", {})
         labels[stack, rule.name] = (rule, rule.apply(cubes[stack]))
 rule_table = pd.DataFrame([
     {"stack": s, "synthetic_rule": name, "rule_kind": rule.kind, "true_bands": " ".join(lab.truth.bands),
@@ -171,7 +172,8 @@ for (stack, name), (rule, lab) in labels.items():
         evidence = (np.stack([lab.truth.evidence[r:r + tile_size, c:c + tile_size] for r, c in picked.origins])
                     if lab.truth.evidence is not None else None)
         for a in archs:
-            cfg = TrainConfig.from_mapping({**train, **train_overrides.get(stack, {}), "arch": a})
+            cfg = TrainConfig.from_mapping({**train, **train_overrides.get(stack, {}), **rule_train[stack, name],
+                                            "arch": a})
             model, info = train_on_rule(syn, RunSpec(stack, a, "all", model_seed, tile_size, cfg), device=str(dev))
             model = model.cpu()
             row = {"stack": stack, "synthetic_rule": name, "rule_kind": rule.kind, "arch": a, "seed": model_seed,

@@ -16,6 +16,8 @@ rule known_answer:
         job_log("11_known_answer_benchmark"),
     benchmark:
         job_benchmark("11_known_answer_benchmark")
+    # the longest single job, started as soon as a core frees (see rule train)
+    priority: 9
     threads: 1
     shell:
         notebook_cmd()
