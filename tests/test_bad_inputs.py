@@ -229,9 +229,13 @@ def test_paper_dry_run_lists_every_missing_dataset_with_its_download_command(tmp
     out = snakemake("-n", "--cores", "1", "--config", "profile=paper", f"results_dir={tmp_path}")
     assert out.returncode != 0
     text = out.stdout + out.stderr
-    assert "Missing datasets (2)" in text
-    assert "data/sen1floods11: missing data/sen1floods11/S1/Spain_7370579_S1Hand.tif" in text
+    assert "Missing datasets (5)" in text
+    # a collection's split files and folder are its inputs while the download is missing
+    assert "data/sen1floods11: missing data/sen1floods11/splits/flood_handlabeled/flood_train_data.csv" in text
     assert "`python -m eoxai.data.download sen1floods11 --root data`" in text
+    for name in ("whu_opt_sar", "mapinwild", "dfc2020"):
+        assert f"data/{name}: missing data/{name}" in text
+        assert f"`python -m eoxai.data.download {name} --root data` (prints the manual steps)" in text
     # rule scene_shap's split lists are inputs even while missing (no rule hides a missing input)
     assert "data/eurosat_ms: missing data/eurosat_ms/eurosat-train.txt" in text
     assert "`python -m eoxai.data.download eurosat_ms --root data`" in text
