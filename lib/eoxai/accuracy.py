@@ -33,22 +33,22 @@ from matplotlib.ticker import MaxNLocator
 
 from eoxai import plots
 from eoxai.checkpoint import checkpoint_path, load_checkpoint
-from eoxai.data.collection import SceneCollection as SceneCollectionType
 from eoxai.errors import EoxaiError, InputError
 from eoxai.fused import (
     Fused,
     SplitTiles,
+    band_table,
     candidate_tiles,
-    is_collection_tiles,
     split_tiles,
     tile_origin,
+    tile_place,
     tile_scene,
 )
 from eoxai.metrics import confusion_table, per_class_table, summary_row, tile_confusion
 from eoxai.stats import mean_ci, paired_test
 from eoxai.tiles import TileDataset
 from eoxai.train import RunSpec, expected_meta, influence_table, predict_tiles
-from eoxai.xai.maps import tile_keys
+from eoxai.xai.maps import tile_columns, tile_keys
 
 RUN_KEYS = ["stack", "arch", "inputs"]
 #: the comparisons of the ablation: (label, system a, system b), each system (arch, inputs)
@@ -97,10 +97,8 @@ def evaluate_runs(cubes: Mapping[str, Fused], specs: Sequence[RunSpec], results_
         runs.append({**key, "epochs": spec.config.epochs, "best_epoch": meta.get("best_epoch"),
                      "test_tiles": len(test), **summary_row(cm)})
         per_class.append(per_class_table(cm, test.class_names).assign(**key))
-        scenes = out["scene"].tolist() if is_collection_tiles(test) else [None] * len(test)
-        for (r, c), scene, tcm in zip(out["origin"].tolist(), scenes, cms, strict=True):
-            where = {"scene": scene} if scene is not None else {}
-            tiles.append({**key, **where, "tile_row": r, "tile_col": c, **summary_row(tcm)})
+        for i, tcm in enumerate(cms):  # predict_tiles keeps the dataset's tile order
+            tiles.append({**key, **tile_columns(tile_place(test, i)), **summary_row(tcm)})
         group = (spec.stack, spec.arch, spec.inputs)
         confusion[group] = confusion.get(group, 0) + cm
         predictions[(*group, spec.seed)] = out
@@ -337,13 +335,7 @@ def composite(cube: xr.Dataset) -> tuple[np.ndarray, str]:
     False colour (B12, B8, B4) where those bands exist, else the first three optical bands; a
     2-98 % stretch of the normalised values.
     """
-    optical = [str(b) for b, s in zip(cube["band"].values, cube["sensor"].values, strict=True) if s == "optical"]
-    if not optical:
-        optical = [str(b) for b in cube["band"].values]
-    first_mod = optical[0].split(".")[0]
-    names = [b for b in optical if b.split(".")[0] == first_mod]
-    wanted = [f"{first_mod}.{n}" for n in ("B12", "B8", "B4")]
-    bands = wanted if all(w in names for w in wanted) else names[:3]
+    bands = composite_bands([str(b) for b in cube["band"].values], [str(s) for s in cube["sensor"].values])
     return plots.stretch(cube["image"].sel(band=bands).values), ", ".join(bands)
 
 
@@ -397,9 +389,7 @@ def plot_test_predictions(fused: Fused, outputs: Mapping[str, Mapping[str, np.nd
     ``n_tiles`` test tiles from as many test scenes (:func:`eoxai.fused.candidate_tiles`, ``seed``),
     one row each (titled with its scene and origin): composite, reference label, every run's map.
     """
-    from eoxai.fused import band_table
-
-    if not isinstance(fused, SceneCollectionType):
+    if isinstance(fused, xr.Dataset):  # a cube (one scene)
         h, w = fused["label"].shape
         maps = {name: mosaic((int(h), int(w)), out["origin"], np.where(out["mask"] >= 0, out["pred"], -1))
                 for name, out in outputs.items()}

@@ -19,6 +19,7 @@ import torch
 from eoxai.errors import InputError
 from eoxai.fused import Fused, candidate_tiles, is_collection, split_tiles, tile_origin, tile_scene
 from eoxai.tiles import IGNORE_INDEX
+from eoxai.xai.maps import tile_places
 
 
 @dataclass(frozen=True)
@@ -48,9 +49,7 @@ class Tiles:
     def places(self) -> list[tuple[Any, ...]]:
         """Where each tile lies, as the XAI tables name it (:func:`eoxai.xai.maps.tile_columns`):
         ``(row, col)`` in a single-scene cube, ``(scene, row, col)`` in a collection."""
-        if self.scenes is None:
-            return [tuple(o) for o in self.origins]
-        return [(s, *o) for s, o in zip(self.scenes, self.origins, strict=True)]
+        return tile_places(self.origins, self.scenes)
 
     def scene_summary(self) -> str:
         """``"N tiles from K scene(s)"`` (what a notebook prints of the tiles it explains)."""

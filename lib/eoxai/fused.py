@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -122,6 +122,14 @@ def tile_scene(dataset: SplitTiles, index: int) -> str:
     if isinstance(dataset, SceneTileDataset):
         return dataset.scenes[dataset.origins[index][0]].name
     return dataset.stack_name
+
+
+def tile_place(dataset: SplitTiles, index: int) -> tuple[Any, ...]:
+    """Where tile ``index`` lies, as the tables name it (:func:`eoxai.xai.maps.tile_columns`):
+    ``(row, col)`` in a cube, ``(scene, row, col)`` in a collection."""
+    if isinstance(dataset, SceneTileDataset):
+        return (tile_scene(dataset, index), *tile_origin(dataset, index))
+    return tile_origin(dataset, index)
 
 
 def tile_origin(dataset: SplitTiles, index: int) -> tuple[int, int]:

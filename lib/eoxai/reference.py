@@ -29,6 +29,7 @@ from eoxai.fused import (
     tile_origin,
     tile_scene,
 )
+from eoxai.xai.maps import tile_places
 
 
 def reference_checkpoint(results_dir: str | Path, stack: str, seed: int, arch: str = "manet_mit",
@@ -45,7 +46,7 @@ class Reference:
 
     images ``(N, C, T, T)`` float32 on the model's device; masks ``(N, T, T)`` int64 (-1 = no
     label); origins: top-left ``(row, col)`` of each tile in its scene; scenes: the scene of each
-    tile (the stack's name for a cube's tiles).
+    tile in a collection (None for a single-scene cube's tiles, as :class:`eoxai.explain_tiles.Tiles`).
     """
 
     model: nn.Module
@@ -54,15 +55,13 @@ class Reference:
     images: torch.Tensor
     masks: torch.Tensor
     origins: list[tuple[int, int]]
-    scenes: list[str]
+    scenes: list[str] | None
 
     @property
     def places(self) -> list[tuple[Any, ...]]:
         """Where each tile lies, as the XAI tables name it: ``(row, col)`` in a single-scene cube,
         ``(scene, row, col)`` in a collection (:func:`eoxai.xai.maps.tile_columns`)."""
-        if not is_collection(self.fused):
-            return [tuple(o) for o in self.origins]
-        return [(s, *o) for s, o in zip(self.scenes, self.origins, strict=True)]
+        return tile_places(self.origins, self.scenes)
 
     @property
     def bands(self) -> list[str]:
@@ -121,5 +120,5 @@ def load_reference(
         images=torch.stack([s["image"] for s in samples]).to(device),
         masks=torch.stack([s["mask"] for s in samples]),
         origins=[tile_origin(tiles, i) for i in chosen],
-        scenes=[tile_scene(tiles, i) for i in chosen],
+        scenes=[tile_scene(tiles, i) for i in chosen] if is_collection(fused) else None,
     )

@@ -57,10 +57,7 @@ def lookup(tables: Mapping[str, pd.DataFrame], table: str, column: str, row: Map
     missing = [c for c in (column, *row) if c not in df.columns]
     if missing:
         raise ReportError(f"table {table!r} has no column(s) {missing}")
-    sel = np.ones(len(df), dtype=bool)
-    for k, v in row.items():
-        sel &= (df[k] == v).to_numpy()
-    hits = df.loc[sel, column]
+    hits = _rows(df, row)[column]
     if len(hits) != 1:
         raise ReportError(f"{len(hits)} rows of {table!r} match {dict(row)} (need exactly one)")
     value = hits.iloc[0]
@@ -82,10 +79,7 @@ def _rows(df: pd.DataFrame, key: Mapping[str, Any]) -> pd.DataFrame:
 
 
 def _best_row(df: pd.DataFrame, sel: Mapping[str, Any], by: str, largest: bool = True) -> pd.Series:
-    sub = df
-    for k, v in sel.items():
-        sub = sub[sub[k] == v]
-    sub = sub.dropna(subset=[by])
+    sub = _rows(df, sel).dropna(subset=[by])
     if sub.empty:
         raise ReportError(f"no rows with {dict(sel)} and a value in {by!r}")
     return sub.loc[sub[by].idxmax() if largest else sub[by].idxmin()]

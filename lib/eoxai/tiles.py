@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,13 +73,22 @@ def select_bands(cube: xr.Dataset, modalities: Sequence[str] | None = None) -> l
 
 class BandedTiles:
     """What the training engine asks of any tile dataset (in memory or streamed): its band count
-    and a check that a batch ``(B, C, H, W)`` has it. Subclasses set ``bands``."""
+    and a check that a batch ``(B, C, H, W)`` has it, and an even subsample of its tiles.
+    Subclasses set ``bands`` and ``origins``."""
 
     bands: list[str]
+    #: top-left corner of each tile: ``(row, col)`` in a cube, ``(scene, row, col)`` in a collection
+    origins: list[Any]
 
     @property
     def in_channels(self) -> int:
         return len(self.bands)
+
+    def subsample(self, max_tiles: int) -> None:
+        """Keep ``max_tiles`` tiles evenly spread over ``self.origins`` (all when there are no more)."""
+        if max_tiles and len(self.origins) > max_tiles:
+            keep = np.linspace(0, len(self.origins) - 1, max_tiles).round().astype(int)
+            self.origins = [self.origins[i] for i in keep]
 
     def check_batch(self, image: torch.Tensor) -> None:
         """Raise :class:`BandCountError` if ``image`` ``(B, C, H, W)`` has another band count."""

@@ -84,6 +84,7 @@ from eoxai.fused import (
     is_collection_tiles,
     split_tiles,
     tile_origin,
+    tile_place,
     tile_scene,
 )
 from eoxai.losses import LossFn, build_loss, class_weights
@@ -91,6 +92,7 @@ from eoxai.metrics import confusion_matrix, scores
 from eoxai.models import build_model, modality_sensor
 from eoxai.session import select_device
 from eoxai.tiles import IGNORE_INDEX
+from eoxai.xai.maps import tile_columns
 
 #: input sets of the ablation, by name: which sensor groups each keeps
 INPUT_SETS: dict[str, tuple[str, ...]] = {
@@ -202,9 +204,8 @@ def run_datasets(cube: Fused, spec: RunSpec) -> tuple[SplitTiles, SplitTiles, di
     # random crops may start at any position of the training area (stride 1); fixed tiles on a grid
     stride = 1 if cfg.random_crops else (cfg.train_stride or spec.tile_size)
     train = split_tiles(cube, "train", spec.tile_size, stride=stride, modalities=mods)
-    if cfg.max_train_tiles and len(train) > cfg.max_train_tiles:
-        keep = np.linspace(0, len(train) - 1, cfg.max_train_tiles).round().astype(int)
-        train.origins = [train.origins[i] for i in keep]
+    if cfg.max_train_tiles:
+        train.subsample(cfg.max_train_tiles)
     val = split_tiles(cube, "validation", spec.tile_size, modalities=mods)
     return train, val, modality_bands(cube, mods)
 
@@ -242,6 +243,14 @@ def _batches(dataset: SplitTiles, batches: Sequence[Sequence[int]], workers: int
 
     yield from DataLoader(dataset, batch_sampler=[list(b) for b in batches], num_workers=workers,
                           collate_fn=_collate)
+
+
+def _in_order(dataset: SplitTiles, batch_size: int) -> Iterator[tuple[range, torch.Tensor, torch.Tensor]]:
+    """Every tile of ``dataset`` once, in order, as ``(indices, image (B, C, T, T), mask (B, T, T))``
+    batches of ``batch_size`` (read by :func:`loader_workers` processes for a streamed collection)."""
+    index = [range(start, min(start + batch_size, len(dataset))) for start in range(0, len(dataset), batch_size)]
+    for idx, (image, mask) in zip(index, _batches(dataset, index, loader_workers(dataset)), strict=True):
+        yield idx, image, mask
 
 
 def loader_workers(dataset: SplitTiles) -> int:
@@ -299,10 +308,8 @@ def validate(model: nn.Module, dataset: SplitTiles, loss_fn: LossFn, batch_size:
     k = len(dataset.class_names)
     cm = np.zeros((k, k), dtype=np.int64)
     total, weight = 0.0, 0
-    starts = range(0, len(dataset), batch_size)
-    index = [range(start, min(start + batch_size, len(dataset))) for start in starts]
-    for start, (image, mask) in zip(starts, _batches(dataset, index, loader_workers(dataset)), strict=True):
-        check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
+    for idx, image, mask in _in_order(dataset, batch_size):
+        check_finite(image, f"{dataset.split_name} tiles {idx.start}..", dataset.bands)
         image, mask = to_device(image, device, channels_last), mask.to(device)
         with amp():
             logits = model(image)
@@ -488,9 +495,8 @@ def predict_tiles(model: nn.Module, dataset: SplitTiles, batch_size: int = 16, d
     dev = select_device(device)
     model = model.to(dev).eval()
     preds, masks = [], []
-    for start in range(0, len(dataset), batch_size):
-        image, mask = _batch(dataset, range(start, min(start + batch_size, len(dataset))))
-        check_finite(image, f"{dataset.split_name} tiles {start}..", dataset.bands)
+    for idx, image, mask in _in_order(dataset, batch_size):
+        check_finite(image, f"{dataset.split_name} tiles {idx.start}..", dataset.bands)
         preds.append(model(image.to(dev)).argmax(1).cpu())
         masks.append(mask)
     return {"pred": torch.cat(preds).numpy(), "mask": torch.cat(masks).numpy(),
@@ -510,16 +516,12 @@ def influence_table(model: nn.Module, dataset: SplitTiles, batch_size: int = 16,
     dev = select_device(device)
     model = model.to(dev).eval()
     rows = []
-    for start in range(0, len(dataset), batch_size):
-        idx = range(start, min(start + batch_size, len(dataset)))
-        image, _ = _batch(dataset, idx)
+    for idx, image, _ in _in_order(dataset, batch_size):
         s = model.influence(image.to(dev)).cpu().numpy()  # type: ignore[operator]  # unet_influence's method
         for j, i in enumerate(idx):
-            r, c = tile_origin(dataset, i)
-            where = {"scene": tile_scene(dataset, i)} if is_collection_tiles(dataset) else {}
+            where = tile_columns(tile_place(dataset, i))
             for m, name in enumerate(model.modality_names):  # type: ignore[arg-type]  # a list set by build_model
-                rows.append({**where, "tile_row": int(r), "tile_col": int(c), "modality": name,
-                             "sensor": modality_sensor(name), "score": float(s[j, m])})
+                rows.append({**where, "modality": name, "sensor": modality_sensor(name), "score": float(s[j, m])})
     return pd.DataFrame(rows)
 
 

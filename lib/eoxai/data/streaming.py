@@ -238,11 +238,6 @@ class SceneTileDataset(BandedTiles, Dataset):
         names = [self.collection.band_modality[i] for i in self.band_index]
         return {m: names.count(m) for m in dict.fromkeys(names)}
 
-    def subsample(self, max_tiles: int) -> None:
-        """Keep ``max_tiles`` tiles evenly spread over the list (as ``run_datasets``' ``max_train_tiles``)."""
-        if max_tiles and len(self.origins) > max_tiles:
-            keep = np.linspace(0, len(self.origins) - 1, max_tiles).round().astype(int)
-            self.origins = [self.origins[i] for i in keep]
 
 
 def collection_datasets(collection: SceneCollection, tile_size: int, modalities: Sequence[str] | None = None, *,

@@ -111,3 +111,12 @@ def place_label(place: Sequence[Any]) -> str:
     cols = tile_columns(place)
     where = f"scene {cols['scene']}, " if "scene" in cols else ""
     return f"{where}row {cols['tile_row']}, col {cols['tile_col']}"
+
+
+def tile_places(origins: Sequence[Sequence[int]], scenes: Sequence[str] | None) -> list[tuple[Any, ...]]:
+    """The places (:func:`tile_columns`) of tiles at ``origins`` ``[(row, col), ...]``: ``(row, col)``
+    each, or ``(scene, row, col)`` where their ``scenes`` are given (tiles of a collection)."""
+    if scenes is None:
+        return [tuple(o) for o in origins]
+    return [(s, *o) for s, o in zip(scenes, origins, strict=True)]
+
